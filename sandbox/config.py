@@ -31,6 +31,9 @@ class SandboxConfig:
         contact_limit: Account contact limit; an import past it fails.
         storage_url_ttl_seconds: Validity of a signed storage URL.
         validate_requests: Check every SendGrid request against the OpenAPI documents.
+        amplitude_download_quota: Cohort downloads (``request/{id}`` calls) allowed per month.
+        amplitude_cohort_requests_per_window: Single-cohort requests allowed per window.
+        amplitude_cohort_request_window_seconds: Length of that window (Amplitude: 10 minutes).
     """
 
     seed: int = 42
@@ -49,3 +52,6 @@ class SandboxConfig:
     contact_limit: int = 10_000_000
     storage_url_ttl_seconds: float = 60.0
     validate_requests: bool = True
+    amplitude_download_quota: int = 500
+    amplitude_cohort_requests_per_window: int = 60
+    amplitude_cohort_request_window_seconds: float = 600.0
