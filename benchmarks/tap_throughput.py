@@ -1,0 +1,174 @@
+"""Throughput and memory of tap-amplitude-cohort alone, against a sandbox extra cohort.
+
+Prints members/second of the tap process writing Singer messages to /dev/null, and the tap's
+peak RSS. The export file is rendered once before timing and served from the sandbox storage
+(through Amplitude's 302), so the figures are the tap's, not the sandbox's CSV generator's.
+
+    .venv/bin/python benchmarks/tap_throughput.py                    # 200,000 members
+    .venv/bin/python benchmarks/tap_throughput.py --members 2000000  # the Amplitude maximum
+    .venv/bin/python benchmarks/tap_throughput.py --profile          # cProfile of an in-process run
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sandbox import Sandbox, SandboxConfig  # noqa: E402
+
+COHORT = "bench1"
+
+
+def serve_prerendered(sb: Sandbox, members: int, workdir: Path) -> Path:
+    """Render the export once to disk and make /file redirect to it."""
+    from sandbox.amplitude import ExportJob
+    from sandbox.generator import PROPERTY_KEYS
+
+    job = ExportJob(
+        request_id="bench",
+        cohort_id=COHORT,
+        churn=sb.generator.churns[COHORT],
+        columns=list(PROPERTY_KEYS),
+    )
+    path = workdir / "bench.csv.gz"
+    started = time.perf_counter()
+    with path.open("wb") as out:
+        for chunk in sb.amplitude.export_chunks(job):
+            out.write(chunk)
+    print(
+        f"rendered {members:,} members to {path.stat().st_size / 1e6:.1f} MB gzip "
+        f"in {time.perf_counter() - started:.1f} s (not timed below)"
+    )
+
+    def body() -> Iterator[bytes]:
+        with path.open("rb") as src:
+            while chunk := src.read(1 << 16):
+                yield chunk
+
+    url = sb.storage.put(body, content_type="text/csv", name="bench.csv.gz")
+    sb.faults.add(
+        "amplitude", "GET", r"/request/\w+/file$", times=None, status=302, headers={"Location": url}
+    )
+    return path
+
+
+def run_tap_process(config_path: Path) -> tuple[float, float, int, int]:
+    """Run the tap CLI to /dev/null; return (wall s, CPU s, peak RSS bytes, exit code).
+
+    CPU seconds (user + system of the tap process) are less sensitive than wall time to other
+    work on the machine.
+    """
+    tap = ROOT / ".venv" / "bin" / "tap-amplitude-cohort"
+    peak = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink, tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([str(tap), "--config", str(config_path)], stdout=sink, stderr=log)
+        ps = psutil.Process(proc.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                try:
+                    peak = max(peak, ps.memory_info().rss)
+                except psutil.Error:
+                    return
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        done.set()
+        sampler.join()
+        if code:
+            log.seek(0)
+            print(log.read().decode()[-2000:])
+    return elapsed, cpu, peak, code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=200_000)
+    parser.add_argument("--profile", action="store_true", help="also profile an in-process run")
+    args = parser.parse_args()
+
+    spec = {"id": COHORT, "name": "Benchmark cohort", "size": args.members}
+    sb = Sandbox(SandboxConfig(extra_cohorts=[spec], export_polls_before_ready=0)).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            serve_prerendered(sb, args.members, workdir)
+            config = {
+                "api_url": sb.amplitude_url,
+                "api_key": sb.amplitude_api_key,
+                "secret_key": sb.amplitude_secret_key,
+                "cohort_ids": [COHORT],
+                "poll_interval_seconds": 0.01,
+            }
+            config_path = workdir / "config.json"
+            config_path.write_text(json.dumps(config))
+
+            # Start-up cost (imports, discovery, cohort list) measured on an empty run.
+            empty = {**config, "cohort_ids": []}
+            (workdir / "empty.json").write_text(json.dumps(empty))
+            base, base_cpu, _, _ = run_tap_process(workdir / "empty.json")
+
+            elapsed, cpu, peak, code = run_tap_process(config_path)
+            print(f"tap exit code {code}")
+            print(f"members:            {args.members:,}")
+            print(f"wall time:          {elapsed:.2f} s (start-up {base:.2f} s)")
+            print(f"members/second:     {args.members / elapsed:,.0f} (whole process)")
+            net = args.members / max(elapsed - base, 1e-9)
+            print(f"members/second:     {net:,.0f} (excluding start-up)")
+            print(f"CPU time of tap:    {cpu:.2f} s (start-up {base_cpu:.2f} s)")
+            print(f"members/CPU-second: {args.members / max(cpu - base_cpu, 1e-9):,.0f}")
+            print(f"peak RSS of tap:    {peak / 2**20:.0f} MiB")
+
+            if args.profile:
+                profile(config)
+    finally:
+        sb.stop()
+
+
+def profile(config: dict) -> None:
+    """Profile an in-process run (stdout to /dev/null) and print the top functions."""
+    sys.path.insert(0, str(ROOT / "tap-amplitude-cohort"))
+    from tap_amplitude_cohort.tap import TapAmplitudeCohort
+
+    profiler = cProfile.Profile()
+    real_stdout = sys.stdout
+    with open(os.devnull, "w") as sink:
+        sys.stdout = sink
+        try:
+            tap = TapAmplitudeCohort(config=config)
+            profiler.enable()
+            tap.sync_all()
+            profiler.disable()
+        finally:
+            sys.stdout = real_stdout
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(18)
+
+
+if __name__ == "__main__":
+    main()

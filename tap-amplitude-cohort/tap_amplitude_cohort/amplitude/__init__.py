@@ -1,0 +1,1 @@
+"""HTTP client for Amplitude's Behavioral Cohorts API (no Singer SDK imports)."""
