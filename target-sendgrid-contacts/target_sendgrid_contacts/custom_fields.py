@@ -1,0 +1,114 @@
+"""Custom fields of a run: names to ids, types, and creation just before first use."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from target_sendgrid_contacts.mapping import CustomFieldSpec, field_type_for, schema_at, split_path
+from target_sendgrid_contacts.sendgrid.client import SendGridClient
+from target_sendgrid_contacts.sendgrid.fields import (
+    FieldDefinition,
+    create_custom_field,
+    fetch_custom_fields,
+)
+
+
+class CustomFields:
+    """The configured custom fields, resolved against the account's definitions.
+
+    Attributes:
+        created_at: When this run created fields (monotonic clock), else None.
+    """
+
+    def __init__(
+        self, client: SendGridClient, configured: Mapping[str, str], *, create: bool, dry_run: bool
+    ) -> None:
+        """Read the definitions (when any field is configured).
+
+        Args:
+            client: The SendGrid client.
+            configured: ``custom_fields``: field name to record path.
+            create: ``create_missing_custom_fields``.
+            dry_run: Never create anything.
+
+        Raises:
+            ValueError: A configured field does not exist and may not be created.
+        """
+        self._client = client
+        self._configured = dict(configured)
+        self._create = create
+        self._dry_run = dry_run
+        self._defined: dict[str, FieldDefinition] = (
+            fetch_custom_fields(client) if self._configured else {}
+        )
+        self._types: dict[str, str] = {}
+        self.created_at: float | None = None
+        missing = sorted(set(self._configured) - set(self._defined))
+        if missing and not create:
+            raise ValueError(
+                f"SendGrid has no custom field {', '.join(map(repr, missing))}: create it, or "
+                "set create_missing_custom_fields"
+            )
+
+    def specs_for(self, schema: Mapping) -> list[CustomFieldSpec]:
+        """Resolve the configured fields for a stream schema.
+
+        Existing fields keep SendGrid's type; missing ones take the type of the stream
+        property and are created before the first upsert (when allowed).
+
+        Args:
+            schema: The stream schema.
+
+        Returns:
+            One spec per configured field.
+        """
+        specs = []
+        for name, path in self._configured.items():
+            keys = split_path(path)
+            existing = self._defined.get(name)
+            field_type = (
+                existing.field_type if existing else field_type_for(schema_at(schema, keys))
+            )
+            self._types.setdefault(name, field_type)
+            specs.append(CustomFieldSpec(name, keys, field_type))
+        return specs
+
+    def ensure_created(self) -> None:
+        """Create missing fields once, just before the first contact needs them."""
+        missing = [n for n in self._configured if n not in self._defined]
+        if not missing or self._dry_run or not self._create:
+            return
+        for name in missing:
+            self._defined[name] = create_custom_field(
+                self._client, name, self._types.get(name, "Text")
+            )
+        self.created_at = time.monotonic()
+
+    def with_ids(self, contact: dict) -> dict:
+        """Return the contact with ``custom_fields`` keyed by field id, as SendGrid wants.
+
+        Args:
+            contact: Contact with custom fields keyed by name.
+
+        Returns:
+            The same dict when it has no custom fields, else a copy.
+        """
+        custom = contact.get("custom_fields")
+        if not custom:
+            return contact
+        sent = dict(contact)
+        sent["custom_fields"] = {self._id(name): value for name, value in custom.items()}
+        return sent
+
+    def _id(self, name: str) -> str:
+        definition = self._defined.get(name)
+        return definition.id if definition else f"(new field {name})"  # dry run only
+
+    def names_by_id(self) -> dict[str, str]:
+        """Field id to name for the configured fields that exist (for list exports).
+
+        Returns:
+            The mapping.
+        """
+        return {d.id: d.name for d in self._defined.values() if d.name in self._configured}

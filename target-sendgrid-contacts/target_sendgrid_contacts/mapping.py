@@ -1,0 +1,298 @@
+"""Pure mapping of a Singer record to the SendGrid contact we would send, or a rejection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from target_sendgrid_contacts.emails import check_email
+
+# SendGrid's limits for the reserved fields we write (contacts spec, ContactRequest maxLength).
+NAME_MAX_LENGTH = 50
+TEXT = "Text"
+NUMBER = "Number"
+DATE = "Date"
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """Split a dotted record path (``user_properties.email``) into its keys.
+
+    Args:
+        path: Dotted path.
+
+    Returns:
+        The keys, outermost first.
+    """
+    return tuple(part for part in path.split(".") if part)
+
+
+def get_path(record: Mapping, keys: tuple[str, ...]) -> object:
+    """Read a nested value, None when any step is absent or not an object.
+
+    Args:
+        record: The record.
+        keys: Keys from :func:`split_path`.
+
+    Returns:
+        The value or None.
+    """
+    value: object = record
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+        if value is None:
+            return None
+    return value
+
+
+def compile_path(keys: tuple[str, ...]) -> Callable[[Mapping], object]:
+    """Return a fast reader of one dotted path (same answers as :func:`get_path`).
+
+    Args:
+        keys: Keys from :func:`split_path`.
+
+    Returns:
+        A function of the record.
+    """
+    if len(keys) == 1:
+        (only,) = keys
+
+        def read_one(record: Mapping) -> object:
+            return record.get(only)
+
+        return read_one
+    if len(keys) == 2:
+        outer, inner = keys
+
+        def read_two(record: Mapping) -> object:
+            value = record.get(outer)
+            if type(value) is dict:
+                return value.get(inner)
+            return get_path(record, keys)
+
+        return read_two
+    return lambda record: get_path(record, keys)
+
+
+def schema_at(schema: Mapping, keys: tuple[str, ...]) -> Mapping:
+    """Return the JSON schema of a dotted path in a stream schema ({} when unknown).
+
+    Args:
+        schema: Stream schema.
+        keys: Keys from :func:`split_path`.
+
+    Returns:
+        The property schema.
+    """
+    node: Mapping = schema
+    for key in keys:
+        props = node.get("properties")
+        if not isinstance(props, Mapping) or key not in props:
+            return {}
+        node = props[key]
+    return node
+
+
+def field_type_for(prop_schema: Mapping) -> str:
+    """SendGrid custom field type for a property schema: Number, Date or Text.
+
+    Args:
+        prop_schema: JSON schema of the property.
+
+    Returns:
+        ``Number`` for integer/number, ``Date`` for date/date-time strings, else ``Text``.
+    """
+    types = prop_schema.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    for option in prop_schema.get("anyOf", []) or []:
+        if isinstance(option, Mapping):
+            types |= {option.get("type")} if isinstance(option.get("type"), str) else set()
+            if option.get("format") in {"date", "date-time"}:
+                return DATE
+    types.discard("null")
+    if types and types <= {"integer", "number"}:
+        return NUMBER
+    if prop_schema.get("format") in {"date", "date-time"}:
+        return DATE
+    return TEXT
+
+
+def _parse_date(value: str) -> dt.date | None:
+    text = value.strip()
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def convert_value(value: object, field_type: str) -> str | int | float | None:
+    """Convert a record value to what SendGrid takes for a custom field type.
+
+    Text is trimmed text (objects as JSON), Number an int or float, Date ``MM/DD/YYYY``.
+
+    Args:
+        value: Record value (datetimes arrive as ``datetime`` objects).
+        field_type: ``Text``, ``Number`` or ``Date``.
+
+    Returns:
+        The converted value, or None when it is empty or cannot be converted.
+    """
+    if value is None:
+        return None
+    if field_type == NUMBER:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, (int, float, decimal.Decimal)):
+            number = value
+        else:
+            try:
+                number = decimal.Decimal(str(value).strip())
+            except decimal.InvalidOperation:
+                return None
+        if isinstance(number, int):
+            return number
+        as_float = float(number)
+        if not math.isfinite(as_float):
+            return None
+        return int(as_float) if as_float.is_integer() and abs(as_float) < 2**53 else as_float
+    if field_type == DATE:
+        if isinstance(value, dt.datetime):
+            day = value.date()
+        elif isinstance(value, dt.date):
+            day = value
+        else:
+            day = _parse_date(str(value))
+        return day.strftime("%m/%d/%Y") if day else None
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    elif isinstance(value, dt.datetime):
+        text = value.isoformat()
+    else:
+        text = str(value).strip()
+    return text or None
+
+
+@dataclass(frozen=True)
+class CustomFieldSpec:
+    """One configured custom field.
+
+    Attributes:
+        name: SendGrid custom field name.
+        keys: Record path of its value.
+        field_type: Text, Number or Date.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    field_type: str
+
+
+class Mapped(NamedTuple):
+    """A record mapped to a contact, or the reason it cannot be.
+
+    Attributes:
+        email: Normalised email, None when rejected.
+        contact: ``email``, ``first_name``, ``last_name`` and ``custom_fields`` keyed by
+            custom field **name** (ids are filled in later), None when rejected.
+        reason: Rejection reason code, None when accepted.
+        message: Rejection detail.
+    """
+
+    email: str | None
+    contact: dict | None
+    reason: str | None
+    message: str
+
+
+class ContactMapper:
+    """Maps records of one stream using the configured record paths."""
+
+    def __init__(
+        self,
+        *,
+        email_field: str,
+        first_name_field: str | None,
+        last_name_field: str | None,
+        custom_fields: list[CustomFieldSpec],
+    ) -> None:
+        """Create a mapper.
+
+        Args:
+            email_field: Dotted path of the email.
+            first_name_field: Dotted path of the first name, if mapped.
+            last_name_field: Dotted path of the last name, if mapped.
+            custom_fields: Custom fields to fill.
+        """
+        self._email = compile_path(split_path(email_field))
+        self._names = [
+            (field, compile_path(split_path(path)))
+            for field, path in (("first_name", first_name_field), ("last_name", last_name_field))
+            if path
+        ]
+        self._custom = [(spec, compile_path(spec.keys)) for spec in custom_fields]
+
+    def raw_values(self, record: Mapping) -> dict:
+        """The values at the mapped paths, as found (for the rejects file).
+
+        Args:
+            record: The record.
+
+        Returns:
+            ``email``, names and custom fields by name, absent ones left out.
+        """
+        found = {"email": self._email(record)}
+        for field, read in self._names:
+            found[field] = read(record)
+        for spec, read in self._custom:
+            found[spec.name] = read(record)
+        return {k: v for k, v in found.items() if v is not None}
+
+    def map(self, record: Mapping, truncated: Counter[str], unconvertible: Counter[str]) -> Mapped:
+        """Map one record.
+
+        Args:
+            record: The record (after the SDK's parsing).
+            truncated: Receives a count per field cut to SendGrid's limit.
+            unconvertible: Receives a count per custom field value that could not be converted.
+
+        Returns:
+            The contact, or a rejection with its reason.
+        """
+        check = check_email(self._email(record))
+        if check.email is None:
+            return Mapped(None, None, check.reason, check.message)
+        contact: dict = {"email": check.email}
+        for field, read in self._names:
+            value = read(record)
+            if value is None:
+                continue
+            text = (value if type(value) is str else str(value)).strip()
+            if len(text) > NAME_MAX_LENGTH:
+                text = text[:NAME_MAX_LENGTH].rstrip()
+                truncated[field] += 1
+            if text:
+                contact[field] = text
+        if self._custom:
+            custom = {}
+            for spec, read in self._custom:
+                raw = read(record)
+                value = convert_value(raw, spec.field_type)
+                if value is None:
+                    if raw is not None and raw != "":
+                        unconvertible[spec.name] += 1
+                    continue
+                custom[spec.name] = value
+            if custom:
+                contact["custom_fields"] = custom
+        return Mapped(check.email, contact, None, "")

@@ -1,0 +1,74 @@
+"""The rejects file: one JSON line per rejected record, with its reason."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import IO
+
+DUPLICATE_EMAIL = "duplicate_email"
+SENDGRID_REJECTED = "sendgrid_rejected"
+
+
+class RejectsWriter:
+    """Writes rejected records to ``rejects_path`` (when set) and counts them by reason.
+
+    Attributes:
+        counts: Rejections by reason code.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        """Create the writer; the file is truncated now so it only ever describes this run.
+
+        Args:
+            path: JSON-lines file, or None to only count.
+        """
+        self.path = Path(path) if path else None
+        self.counts: Counter[str] = Counter()
+        self._file: IO[str] | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8")
+
+    def write(
+        self,
+        *,
+        reason: str,
+        message: str,
+        stream: str | None,
+        list_name: str,
+        keys: dict | None = None,
+        record_number: int | None = None,
+        values: dict | None = None,
+    ) -> None:
+        """Record one rejection.
+
+        Args:
+            reason: Reason code (``missing_email``, ``invalid_email``, ...).
+            message: Human explanation.
+            stream: Stream of the record (None when SendGrid named only an email).
+            list_name: Destination list.
+            keys: The record's key properties.
+            record_number: Position of the record in its stream (1-based).
+            values: The mapped values (email, names, custom fields) as far as known.
+        """
+        self.counts[reason] += 1
+        if self._file is None:
+            return
+        line = {
+            "reason": reason,
+            "message": message,
+            "stream": stream,
+            "list": list_name,
+            "record_number": record_number,
+            "keys": keys or {},
+            "values": values or {},
+        }
+        self._file.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,205 @@
+"""TargetSendGridContacts: settings, the key check before any input, and the sink per stream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import requests
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecReader
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities
+
+from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE
+from target_sendgrid_contacts.run import SyncRun
+from target_sendgrid_contacts.sendgrid.client import SendGridClient
+from target_sendgrid_contacts.sendgrid.errors import SendGridError
+from target_sendgrid_contacts.settings import settings_from_config
+from target_sendgrid_contacts.sinks import CohortSyncsSink, ContactsSink, IgnoredSink
+
+if TYPE_CHECKING:
+    from pathlib import PurePath
+
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.sinks import Sink
+
+COHORT_SYNCS_STREAM = "cohort_syncs"
+IGNORED_STREAMS = frozenset({"cohorts"})
+
+
+class TargetSendGridContacts(Target):
+    """Keeps SendGrid Marketing contact lists in step with the records it receives."""
+
+    name = "target-sendgrid-contacts"
+    message_reader_class = MsgSpecReader
+    default_sink_class = ContactsSink
+    # No VALIDATE_RECORDS: per-record JSON-schema validation is always off (our checks suffice).
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "api_key", th.StringType, required=True, secret=True, title="API key",
+            description="SendGrid API key with Full Access, or Restricted Access with "
+            "Marketing permission.",
+        ),
+        th.Property(
+            "region", th.StringType, default="global", allowed_values=["global", "eu"],
+            description="SendGrid region; picks the API host.",
+        ),
+        th.Property(
+            "api_url", th.StringType,
+            description="Overrides the region's API host (https, or http on a loopback "
+            "address such as the sandbox).",
+        ),
+        th.Property(
+            "email_field", th.StringType, default="email",
+            description="Dotted record path of the email address, e.g. user_properties.email "
+            "or user_id.",
+        ),
+        th.Property(
+            "first_name_field", th.StringType, description="Dotted record path of the first name."
+        ),
+        th.Property(
+            "last_name_field", th.StringType, description="Dotted record path of the last name."
+        ),
+        th.Property(
+            "custom_fields", th.ObjectType(additional_properties=th.StringType),
+            description="Maps a SendGrid custom field name to a dotted record path.",
+        ),
+        th.Property(
+            "create_missing_custom_fields", th.BooleanType, default=False,
+            description="Create custom fields named in custom_fields that SendGrid does not "
+            "have yet (type from the stream schema).",
+        ),
+        th.Property(
+            "list_name", th.StringType,
+            description="One fixed SendGrid list for every record (overrides "
+            "list_name_template).",
+        ),
+        th.Property(
+            "list_name_template", th.StringType, default=DEFAULT_TEMPLATE,
+            description="List name per cohort; {cohort_name}, {cohort_id} and {stream} are "
+            "filled in; cut to 100 characters by shortening the name.",
+        ),
+        th.Property(
+            "sync_mode", th.StringType, default="mirror", allowed_values=["mirror", "upsert"],
+            description="mirror makes each list track its cohort exactly; upsert only adds and "
+            "updates.",
+        ),
+        th.Property(
+            "max_removal_ratio", th.NumberType,
+            description="When set (0-1), a run that would remove more than this share of a "
+            "list stops before removing.",
+        ),
+        th.Property(
+            "on_invalid_email", th.StringType, default="skip", allowed_values=["skip", "fail"],
+            description="What to do with a missing or invalid email.",
+        ),
+        th.Property(
+            "max_sendgrid_rejections", th.IntegerType, default=0,
+            description="How many contacts SendGrid may refuse in import jobs before the run "
+            "exits non-zero.",
+        ),
+        th.Property(
+            "rejects_path", th.StringType,
+            description="JSON-lines file that receives every rejected record with its reason.",
+        ),
+        th.Property(
+            "report_path", th.StringType,
+            description="JSON file that receives the end-of-run report.",
+        ),
+        th.Property(
+            "dry_run", th.BooleanType, default=False,
+            description="Compute and report everything, write nothing to SendGrid.",
+        ),
+        th.Property(
+            "job_poll_interval_seconds", th.NumberType, default=2,
+            description="First wait between polls of SendGrid import, removal and export jobs.",
+        ),
+        th.Property(
+            "job_timeout_seconds", th.IntegerType, default=1800,
+            description="Bound on the wait for one SendGrid job.",
+        ),
+        th.Property(
+            "batch_size_rows", th.IntegerType, default=30000,
+            description="Contacts per upsert request at most (SendGrid allows 30,000 and 6 MB; "
+            "both are enforced).",
+        ),
+    ).to_dict()
+
+    def __init__(
+        self,
+        *,
+        config: dict | PurePath | str | list[PurePath | str] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        setup_mapper: bool = True,
+        message_reader: MsgSpecReader | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        """Read the settings and check the key with a real call, before any input.
+
+        Args:
+            config: Config dict or file path(s).
+            parse_env_config: Read settings from the environment too.
+            validate_config: Validate the config against the JSON schema.
+            setup_mapper: Set up stream maps.
+            message_reader: Message reader (the msgspec reader by default).
+            session: HTTP session (tests pass one; a new one otherwise).
+
+        Raises:
+            ConfigValidationError: A setting is wrong, or SendGrid refused the key.
+        """
+        super().__init__(
+            config=config,
+            parse_env_config=parse_env_config,
+            validate_config=validate_config,
+            setup_mapper=setup_mapper,
+            message_reader=message_reader,
+        )
+        # One drain at a time: every sink shares the run's lists, counts and files.
+        self.max_parallelism = 1
+        self.contact_sinks: list[Sink] = []  # every contact sink, also those a new schema retired
+        try:
+            settings = settings_from_config(self.config)
+        except ValueError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
+        client = SendGridClient(session or requests.Session(), settings.base_url, settings.api_key)
+        self.run = SyncRun(settings, client)
+        try:
+            self.run.start()
+        except (SendGridError, ValueError) as exc:
+            self.run.close()
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """Pick the sink: completeness signal, ignored metadata, or contacts.
+
+        Args:
+            stream_name: Stream name.
+
+        Returns:
+            The sink class.
+        """
+        if stream_name == COHORT_SYNCS_STREAM:
+            return CohortSyncsSink
+        if stream_name in IGNORED_STREAMS:
+            return IgnoredSink
+        return ContactsSink
+
+    def process_endofpipe(self) -> None:
+        """Finish every upsert, then mirror and report, and only then let STATE out.
+
+        Sinks are drained first (STATE is not written by that), the run then removes leavers
+        and writes the report; if that raises, the SDK's final drain never writes STATE.
+        """
+        for sink in self.contact_sinks:
+            self.drain_one(sink)
+        self.run.finish()
+        super().process_endofpipe()

@@ -1,0 +1,191 @@
+"""Upserts: send request bodies, follow each import job, account for what SendGrid refused."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import msgspec
+
+from target_sendgrid_contacts.batching import upsert_bodies
+from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.outcomes import ListOutcome
+from target_sendgrid_contacts.rejects import SENDGRID_REJECTED, RejectsWriter
+from target_sendgrid_contacts.sendgrid.client import SendGridClient
+from target_sendgrid_contacts.sendgrid.contacts import (
+    fetch_errored_contacts,
+    is_field_not_ready,
+    refused_positions,
+    start_upsert,
+)
+from target_sendgrid_contacts.sendgrid.errors import JobFailedError, SendGridAPIError
+
+LOGGER = logging.getLogger("target_sendgrid_contacts")
+
+FIELD_ACTIVATION_WAIT_SECONDS = 60.0
+MAX_REFUSAL_ROUNDS = 20  # requests re-sent without contacts SendGrid named, per batch
+_ENCODER = msgspec.json.Encoder()
+
+
+class Uploader:
+    """Sends contacts to one list at a time and waits for SendGrid to finish each job.
+
+    Attributes:
+        contacts_sent: Contacts in accepted requests.
+        jobs_finished: Import jobs followed to their end.
+        sendgrid_rejections: Contacts SendGrid refused (400-named or in errored jobs).
+    """
+
+    def __init__(
+        self,
+        client: SendGridClient,
+        rejects: RejectsWriter,
+        *,
+        request_limit: int,
+        poll_interval: float,
+        timeout: float,
+        new_fields: Callable[[], bool],
+    ) -> None:
+        """Create the uploader.
+
+        Args:
+            client: The SendGrid client.
+            rejects: Where refused contacts are written.
+            request_limit: Contacts per request at most.
+            poll_interval: First wait between job polls.
+            timeout: Bound on one job wait.
+            new_fields: Whether this run created custom fields (SendGrid refuses them briefly).
+        """
+        self.client = client
+        self.request_limit = request_limit
+        self.contacts_sent = 0
+        self.jobs_finished = 0
+        self.sendgrid_rejections = 0
+        self._rejects = rejects
+        self._poll_interval = poll_interval
+        self._timeout = timeout
+        self._new_fields = new_fields
+
+    def upsert(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
+        """Send contacts to a list and follow the jobs; count upserts and refusals.
+
+        Args:
+            outcome: The list's counts.
+            list_id: The list.
+            to_send: Items with the exact contact dict to send.
+
+        Raises:
+            JobFailedError: A job ended ``failed``.
+        """
+        for job_id, sent in self._send(outcome, list_id, to_send):
+            self._follow(outcome, job_id, sent)
+
+    def _send(
+        self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]], round_: int = 0
+    ) -> list[tuple[str, list[tuple[Item, dict]]]]:
+        limit = self.request_limit
+        encoded = [_ENCODER.encode(contact) for _, contact in to_send]
+        jobs = []
+        for body in upsert_bodies([list_id], encoded, max_contacts=limit):
+            part = to_send[body.first : body.first + body.count]
+            jobs.extend(self._send_body(outcome, list_id, part, body.body, round_))
+        return jobs
+
+    def _send_body(
+        self,
+        outcome: ListOutcome,
+        list_id: str,
+        part: list[tuple[Item, dict]],
+        body: bytes,
+        round_: int,
+    ) -> list[tuple[str, list[tuple[Item, dict]]]]:
+        waited, wait = 0.0, 1.0
+        while True:
+            try:
+                job_id = start_upsert(self.client, body)
+            except SendGridAPIError as exc:
+                if (
+                    is_field_not_ready(exc)
+                    and self._new_fields()
+                    and waited < FIELD_ACTIVATION_WAIT_SECONDS
+                ):
+                    LOGGER.info("New custom fields not accepted yet; retrying in %.1f s", wait)
+                    time.sleep(wait)
+                    waited += wait
+                    wait = min(wait * 1.5, 10.0)
+                    continue
+                named = refused_positions(exc)
+                if named and len(named) < len(part) and round_ < MAX_REFUSAL_ROUNDS:
+                    # One refused contact fails the whole request: set it aside, send the rest.
+                    for position, message in named.items():
+                        if position < len(part):
+                            self._reject_sent(outcome, part[position], message)
+                    rest = [p for i, p in enumerate(part) if i not in named]
+                    return self._send(outcome, list_id, rest, round_ + 1)
+                raise
+            self.contacts_sent += len(part)
+            return [(job_id, part)]
+
+    def _follow(self, outcome: ListOutcome, job_id: str, sent: list[tuple[Item, dict]]) -> None:
+        job = self.client.wait_for_job(
+            job_id, poll_interval=self._poll_interval, timeout=self._timeout
+        )
+        self.jobs_finished += 1
+        results = job.get("results") or {}
+        status = job.get("status")
+        if status == "failed":
+            detail = job.get("message") or results.get("message") or _first_error(job)
+            raise JobFailedError(
+                f"SendGrid import job {job_id} for list {outcome.name!r} failed: {detail}"
+            )
+        outcome.created += int(results.get("created_count") or 0)
+        outcome.updated += int(results.get("updated_count") or 0)
+        errored = int(results.get("errored_count") or 0) if status == "errored" else 0
+        errored = min(errored, len(sent))
+        outcome.upserted += len(sent) - errored
+        if not errored:
+            return
+        by_email = {item.email: (item, contact) for item, contact in sent}
+        named = []
+        if results.get("errors_url"):
+            try:
+                named = fetch_errored_contacts(self.client, results["errors_url"])
+            except Exception as exc:  # noqa: BLE001 - the count still stands; say why ids are lacking
+                LOGGER.warning("Could not read the errors file of job %s: %s", job_id, exc)
+        written = 0
+        for entry in named:
+            if written >= errored:
+                break
+            found = by_email.get(entry.email or "")
+            if found is None:
+                continue
+            self._reject_sent(outcome, found, entry.message)
+            written += 1
+        for _ in range(errored - written):
+            outcome.rejected[SENDGRID_REJECTED] += 1
+            self.sendgrid_rejections += 1
+            self._rejects.write(
+                reason=SENDGRID_REJECTED,
+                message=f"SendGrid import job {job_id} refused a contact its errors file "
+                "did not name",
+                stream=None, list_name=outcome.name,
+            )
+
+    def _reject_sent(self, outcome: ListOutcome, sent: tuple[Item, dict], message: str) -> None:
+        item, contact = sent
+        outcome.rejected[SENDGRID_REJECTED] += 1
+        self.sendgrid_rejections += 1
+        self._rejects.write(
+            reason=SENDGRID_REJECTED, message=message, stream=item.stream,
+            list_name=outcome.name, keys=item.keys, record_number=item.record_number,
+            values=contact,
+        )
+
+
+def _first_error(job: Mapping) -> str:
+    errors = job.get("errors")
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        return str(first.get("message") if isinstance(first, dict) else first)
+    return "no message"

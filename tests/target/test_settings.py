@@ -1,0 +1,39 @@
+"""Settings are checked before anything runs, with messages naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+from target_sendgrid_contacts.settings import settings_from_config
+
+
+def test_defaults():
+    settings = settings_from_config({"api_key": "SG.x"})
+    assert settings.base_url == "https://api.sendgrid.com"
+    assert settings.sync_mode == "mirror"
+    assert settings.mirror
+    assert settings.on_invalid_email == "skip"
+    assert settings.list_name_template == "[Amplitude] {cohort_name}: {cohort_id}"
+
+
+def test_eu_region():
+    assert settings_from_config({"api_key": "k", "region": "eu"}).base_url == (
+        "https://api.eu.sendgrid.com"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({}, "api_key"),
+        ({"api_key": "k", "api_url": "http://sendgrid.example.com"}, "api_url"),
+        ({"api_key": "k", "max_removal_ratio": 1.5}, "max_removal_ratio"),
+        ({"api_key": "k", "custom_fields": {"9lives": "a"}}, "custom_fields"),
+        ({"api_key": "k", "custom_fields": {"email": "a"}}, "custom_fields"),
+        ({"api_key": "k", "sync_mode": "replace"}, "sync_mode"),
+        ({"api_key": "k", "list_name_template": "{nope}"}, "list_name_template"),
+        ({"api_key": "k", "job_poll_interval_seconds": -1}, "job_poll_interval_seconds"),
+    ],
+)
+def test_wrong_settings_are_named(config, named):
+    with pytest.raises(ValueError, match=named):
+        settings_from_config(config)
