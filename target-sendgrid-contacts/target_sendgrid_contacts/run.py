@@ -23,7 +23,7 @@ from target_sendgrid_contacts.outcomes import ListOutcome
 from target_sendgrid_contacts.rejects import DUPLICATE_EMAIL, RejectsWriter
 from target_sendgrid_contacts.report import build_report, render_table, write_report
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
-from target_sendgrid_contacts.sendgrid.exports import remove_from_list
+from target_sendgrid_contacts.sendgrid.exports import ExportError, remove_from_list
 from target_sendgrid_contacts.sendgrid.lists import ListDirectory, check_access
 from target_sendgrid_contacts.settings import Settings
 from target_sendgrid_contacts.spool import Spool
@@ -53,6 +53,7 @@ class SyncRun:
         outcomes: Counts per list name.
         cohort_records: ``cohort_members``-like records received per cohort id.
         cohort_syncs: The last ``cohort_syncs`` record per cohort id.
+        failed: A failure stopped the run (no STATE may leave after it).
     """
 
     def __init__(self, settings: Settings, client: SendGridClient) -> None:
@@ -74,6 +75,7 @@ class SyncRun:
         self._workdir = Path(tempfile.mkdtemp(prefix="target-sendgrid-"))
         atexit.register(self.close)  # also when a stop or a failure ends the run early
         self._snapshots: dict[str, ListSnapshot] = {}
+        self._unreadable: dict[str, str] = {}  # list name -> why its export could not be read
         self.fields: CustomFields | None = None
         self._directory: ListDirectory | None = None
         self._uploader: Uploader | None = None
@@ -84,6 +86,7 @@ class SyncRun:
         self._pooled = 0
         self._last_progress = time.monotonic()
         self._finished = False
+        self.failed = False
 
     # ----- start --------------------------------------------------------------------------
 
@@ -290,6 +293,24 @@ class SyncRun:
         self._pools.clear()
         self._pooled = 0
 
+    def settle_before_state(self) -> bool:
+        """Put everything received so far into SendGrid, so that STATE may be written.
+
+        Returns:
+            True when STATE may leave: every contact received is upserted and its job finished.
+            False while contacts wait in the spool (``on_invalid_email: fail`` sends them only
+            at the end), after the run failed, and always in a dry run (nothing was written, so
+            Meltano must not save state that would make an incremental tap skip these records).
+        """
+        if self.failed or self._spool is not None or self.settings.dry_run:
+            return False
+        try:
+            self.flush_pools()
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        return True
+
     def _snapshot(self, list_name: str) -> ListSnapshot:
         snapshot = self._snapshots.get(list_name)
         if snapshot is None:
@@ -298,13 +319,23 @@ class SyncRun:
                 snapshot = ListSnapshot.empty(self._workdir)
             else:
                 self.outcomes[list_name].list_id = list_id
-                snapshot = ListSnapshot.load(
-                    self.client, list_id,
-                    custom_field_names=self.require_fields().names_by_id(),
-                    workdir=self._workdir,
-                    poll_interval=self.settings.job_poll_interval,
-                    timeout=self.settings.job_timeout,
-                )
+                try:
+                    snapshot = ListSnapshot.load(
+                        self.client, list_id,
+                        custom_field_names=self.require_fields().names_by_id(),
+                        workdir=self._workdir,
+                        poll_interval=self.settings.job_poll_interval,
+                        timeout=self.settings.job_timeout,
+                    )
+                except ExportError as exc:
+                    # One unreadable list must not stop the others: upsert all its contacts
+                    # (costs requests, loses nothing) and remove nobody from it this run.
+                    LOGGER.warning(
+                        "List %r: its export could not be read (%s); all its contacts are "
+                        "upserted and nobody is removed from it in this run", list_name, exc,
+                    )
+                    self._unreadable[list_name] = str(exc)
+                    snapshot = ListSnapshot.empty(self._workdir)
             self._snapshots[list_name] = snapshot
         return snapshot
 
@@ -359,6 +390,7 @@ class SyncRun:
         Args:
             exc: Why the run stops.
         """
+        self.failed = True
         if not self._finished:
             for outcome in self.outcomes.values():
                 if outcome.removal == "not applicable":
@@ -449,6 +481,8 @@ class SyncRun:
                 "fed by a stream without cohort fields (no completeness signal)"
             )
             return
+        if self._skip_unreadable(list_name, outcome):
+            return
         states = [self._cohort_state(c) for c in sorted(outcome.cohort_ids)]
         complete = bool(states) and all(ok for ok, _ in states)
         reasons = "; ".join(why for _, why in states)
@@ -468,6 +502,8 @@ class SyncRun:
             outcome.removal, outcome.removal_reason = "not applicable", "the list does not exist"
             return
         snapshot = self._snapshot(list_name)
+        if self._skip_unreadable(list_name, outcome):
+            return
         leavers = snapshot.count_leavers()
         decision = removal_decision(
             list_size=snapshot.size, leavers=leavers, cohort_complete=True,
@@ -491,6 +527,16 @@ class SyncRun:
             timeout=self.settings.job_timeout,
         )
         outcome.removal, outcome.removal_reason = "ran", f"{reasons}; {decision.reason}"
+
+    def _skip_unreadable(self, list_name: str, outcome: ListOutcome) -> bool:
+        # Its snapshot is empty, so it has no leavers; say so instead of "ran", and stay safe
+        # should an empty snapshot ever report leavers.
+        reason = self._unreadable.get(list_name)
+        if reason is None:
+            return False
+        outcome.removal, outcome.removal_reason = "skipped", f"list export unreadable: {reason}"
+        LOGGER.warning("List %r: no removal: %s", list_name, outcome.removal_reason)
+        return True
 
     def close(self) -> None:
         """Release files and the temporary directory (safe to call twice)."""

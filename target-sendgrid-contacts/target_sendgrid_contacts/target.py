@@ -203,3 +203,17 @@ class TargetSendGridContacts(Target):
             self.drain_one(sink)
         self.run.finish()
         super().process_endofpipe()
+
+    def _write_state_message(self, state: dict) -> None:
+        """Write STATE only once SendGrid holds every contact received before it.
+
+        Why here: the SDK's drain_all (also run mid-stream when records grow old, or on a
+        termination signal) drains the sinks and then calls this, but the run pools contacts
+        across batches and, with ``on_invalid_email: fail``, spools them until the end. A STATE
+        ahead of SendGrid would make an incremental tap skip contacts we never sent.
+
+        Args:
+            state: The latest STATE value.
+        """
+        if self.run.settle_before_state():
+            super()._write_state_message(state)
