@@ -1,4 +1,4 @@
-"""Pure email checks: trim, lower-case, syntax-check with email-validator (no DNS)."""
+"""Pure email checks: trim, lower-case, syntax-check with email-validator (no DNS), ASCII only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ INVALID_EMAIL = "invalid_email"
 _PLAIN_ADDRESS = re.compile(
     r"[a-z0-9_+-]{1,64}(?:\.[a-z0-9_+-]{1,64})*"
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+# email-validator quotes the offending domain label in some messages (IDNA errors).
+_QUOTED_FRAGMENT = re.compile(r"'[^']{2,}'")
+NON_ASCII_MESSAGE = (
+    "the address has non-ASCII characters (an internationalised address): SendGrid does not "
+    "document accepting them, and one address it refuses fails the whole upsert request"
 )
 _SPECIAL_TLDS = frozenset(n for n in SPECIAL_USE_DOMAIN_NAMES if "." not in n)
 _SPECIAL_SUFFIXES = tuple(n for n in SPECIAL_USE_DOMAIN_NAMES if "." in n)
@@ -67,7 +73,12 @@ def check_email(value: object) -> EmailCheck:
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        return EmailCheck(None, INVALID_EMAIL, str(exc))
+        return EmailCheck(None, INVALID_EMAIL, _QUOTED_FRAGMENT.sub("'…'", str(exc)))
+    if not address.isascii():
+        # email-validator accepts SMTPUTF8 local parts and IDN domains; sending one risks a
+        # 400 for a whole request, and rewriting an IDN domain as punycode would change the
+        # address the user keys on. Rejected visibly instead.
+        return EmailCheck(None, INVALID_EMAIL, NON_ASCII_MESSAGE)
     if len(address.rpartition("@")[0].encode()) > 64:
         # email-validator lets this pass; SMTP (RFC 5321) and SendGrid do not.
         return EmailCheck(None, INVALID_EMAIL, "the part before the @-sign is over 64 bytes")

@@ -176,9 +176,8 @@ class SyncRun:
         )
         if self.settings.on_invalid_email == "fail":
             stop = InvalidEmailStop(
-                f"{stream} record #{record_number} has a {reason.replace('_', ' ')} "
-                f"({mapped.message}); on_invalid_email is 'fail', so the run stops and nothing "
-                "was written to SendGrid."
+                f"{stream} record #{record_number} was rejected ({reason}: {mapped.message}); "
+                "on_invalid_email is 'fail', so the run stops and nothing was written to SendGrid."
             )
             self.fail(stop)
             raise stop

@@ -39,7 +39,7 @@ class Settings:
         batch_size_rows: Contacts per upsert request at most (SDK setting).
     """
 
-    api_key: str
+    api_key: str = field(repr=False)  # a repr in a traceback or log must not show it
     base_url: str
     email_field: str = "email"
     first_name_field: str | None = None

@@ -115,14 +115,18 @@ class Uploader:
                     waited += wait
                     wait = min(wait * 1.5, 10.0)
                     continue
-                named = refused_positions(exc)
-                if named and len(named) < len(part) and round_ < MAX_REFUSAL_ROUNDS:
-                    # One refused contact fails the whole request: set it aside, send the rest.
+                named = {
+                    position: message
+                    for position, message in refused_positions(exc).items()
+                    if position < len(part)
+                }
+                if named and round_ < MAX_REFUSAL_ROUNDS:
+                    # One refused contact fails the whole request: set the named ones aside
+                    # (all of them, when SendGrid named every contact) and send the rest.
                     for position, message in named.items():
-                        if position < len(part):
-                            self._reject_sent(outcome, part[position], message)
+                        self._reject_sent(outcome, part[position], message)
                     rest = [p for i, p in enumerate(part) if i not in named]
-                    return self._send(outcome, list_id, rest, round_ + 1)
+                    return self._send(outcome, list_id, rest, round_ + 1) if rest else []
                 raise
             self.contacts_sent += len(part)
             return [(job_id, part)]

@@ -37,3 +37,9 @@ def test_eu_region():
 def test_wrong_settings_are_named(config, named):
     with pytest.raises(ValueError, match=named):
         settings_from_config(config)
+
+
+def test_the_api_key_is_not_in_the_settings_repr():
+    settings = settings_from_config({"api_key": "SG.very-secret"})
+    assert settings.api_key == "SG.very-secret"
+    assert "very-secret" not in repr(settings)

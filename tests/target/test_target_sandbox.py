@@ -511,3 +511,85 @@ def test_request_bodies_are_split_at_six_megabytes(sandbox, run_target):
     assert max(r["body_bytes"] for r in puts) > 5_000_000
     assert result.report["totals"]["upserted"] == count
     assert violations(sandbox) == []
+
+
+def test_a_400_naming_every_contact_of_a_request_rejects_them_and_the_run_goes_on(
+    sandbox, run_target
+):
+    # A one-contact request refused by name: the contact is rejected, not the whole run.
+    name = sandbox.generator.spec("pwrusr1").name
+    valid = [m for m in sandbox.generator.members("pwrusr1") if m["category"] == "valid"][:3]
+    lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
+    lines += [record("cohort_members", member_record("pwrusr1", name, m)) for m in valid]
+    sandbox.faults.add(
+        "sendgrid", "PUT", "/v3/marketing/contacts$", times=1, status=400,
+        body={"errors": [{"field": "contacts[0].email", "message": "email address is invalid"}]},
+    )
+    result = run_target(lines, sync_mode="upsert", batch_size_rows=1, max_sendgrid_rejections=1)
+    assert result.error is None
+    refused = [r for r in result.rejects if r["reason"] == "sendgrid_rejected"]
+    assert [r["values"]["email"] for r in refused] == [valid[0]["expected_email"]]
+    assert members_of(sandbox, list_name(sandbox, "pwrusr1")) == {
+        m["expected_email"] for m in valid[1:]
+    }
+    totals = result.report["totals"]
+    assert (totals["received"], totals["upserted"], totals["rejected"]) == (3, 2, 1)
+
+
+def test_duplicates_across_sink_batches_are_rejected_naming_the_record_kept(sandbox, run_target):
+    name = sandbox.generator.spec("pwrusr1").name
+    valid = [m for m in sandbox.generator.members("pwrusr1") if m["category"] == "valid"][:30]
+    lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
+    lines += [record("cohort_members", member_record("pwrusr1", name, m)) for m in valid]
+    again = member_record("pwrusr1", name, valid[2])  # same person, other case, 27 records later
+    again["amplitude_id"] = 999_999_999
+    again["user_properties"]["email"] = f"  {valid[2]['expected_email'].upper()} "
+    lines.append(record("cohort_members", again))
+
+    result = run_target(lines, raise_errors=True, sync_mode="upsert", batch_size_rows=10)
+
+    assert result.report["totals"]["rejected_by_reason"] == {"duplicate_email": 1}
+    (duplicate,) = result.rejects
+    assert duplicate["keys"]["amplitude_id"] == 999_999_999
+    assert "record #3 " in duplicate["message"]
+    assert f"amplitude_id={valid[2]['amplitude_id']}" in duplicate["message"]
+    assert result.report["totals"]["upserted"] == 30
+    assert violations(sandbox) == []
+
+
+def test_internationalised_addresses_are_rejected_before_anything_is_sent(sandbox, run_target):
+    name = sandbox.generator.spec("pwrusr1").name
+    valid = [m for m in sandbox.generator.members("pwrusr1") if m["category"] == "valid"][:3]
+    lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
+    lines += [record("cohort_members", member_record("pwrusr1", name, m)) for m in valid]
+    for number, address in enumerate(["josé@example.com", "anna@münchen.de"]):
+        rec = member_record("pwrusr1", name, valid[0])
+        rec["amplitude_id"] = 900 + number
+        rec["user_properties"]["email"] = address
+        lines.append(record("cohort_members", rec))
+
+    result = run_target(lines, raise_errors=True, sync_mode="upsert")
+
+    assert result.report["totals"]["rejected_by_reason"] == {"invalid_email": 2}
+    assert all("non-ASCII" in r["message"] for r in result.rejects)
+    assert not any(c["email"].isascii() is False for c in sandbox.sendgrid.contacts())
+    assert members_of(sandbox, list_name(sandbox, "pwrusr1")) == {
+        m["expected_email"] for m in valid
+    }
+
+
+def test_on_invalid_email_fail_writes_nothing_even_after_many_full_batches(sandbox, run_target):
+    name = sandbox.generator.spec("pwrusr1").name
+    members = list(sandbox.generator.members("pwrusr1"))
+    valid = [m for m in members if m["category"] == "valid"][:60]
+    invalid = next(m for m in members if m["category"] == "invalid_email")
+    lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
+    lines += [record("cohort_members", member_record("pwrusr1", name, m)) for m in valid]
+    lines.append(record("cohort_members", member_record("pwrusr1", name, invalid)))
+
+    result = run_target(lines, on_invalid_email="fail", batch_size_rows=10)
+
+    assert result.error is not None
+    assert "nothing was written" in str(result.error)
+    assert writes(sandbox) == []
+    assert sandbox.sendgrid.list_by_name(list_name(sandbox, "pwrusr1")) is None

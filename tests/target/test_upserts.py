@@ -1,0 +1,77 @@
+"""Uploader: contacts SendGrid refuses by name are set aside, the rest still go (requests-mock)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.outcomes import ListOutcome
+from target_sendgrid_contacts.rejects import RejectsWriter
+from target_sendgrid_contacts.sendgrid.client import SendGridClient
+from target_sendgrid_contacts.sendgrid.errors import SendGridAPIError
+from target_sendgrid_contacts.upserts import Uploader
+
+BASE = "https://sg.test"
+PUT = f"{BASE}/v3/marketing/contacts"
+
+
+def _items(count: int) -> list[tuple[Item, dict]]:
+    return [
+        (Item(f"p{n}@example.com", {"email": f"p{n}@example.com"}, "s", n + 1, {"id": n}),
+         {"email": f"p{n}@example.com"})
+        for n in range(count)
+    ]
+
+
+def _refuse(*positions: int) -> dict:
+    return {"status_code": 400, "json": {"errors": [
+        {"field": f"contacts[{p}].email", "message": "email address is invalid"}
+        for p in positions
+    ]}}
+
+
+@pytest.fixture
+def uploader(tmp_path) -> Uploader:
+    client = SendGridClient(requests.Session(), BASE, "SG.k", max_attempts=1)
+    return Uploader(client, RejectsWriter(tmp_path / "rejects.jsonl"), request_limit=100,
+                    poll_interval=0.001, timeout=5, new_fields=lambda: False)
+
+
+def _sent_emails(requests_mock) -> list[list[str]]:
+    return [[c["email"] for c in json.loads(r.body)["contacts"]]
+            for r in requests_mock.request_history if r.method == "PUT"]
+
+
+def test_named_contacts_are_rejected_and_the_rest_resent(uploader, requests_mock):
+    requests_mock.put(PUT, [_refuse(1, 3), {"status_code": 202, "json": {"job_id": "j1"}}])
+    requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j1",
+                      json={"status": "completed", "results": {"created_count": 2}})
+    outcome = ListOutcome("L", received=4)
+
+    uploader.upsert(outcome, "list-1", _items(4))
+
+    assert _sent_emails(requests_mock)[1] == ["p0@example.com", "p2@example.com"]
+    assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 2)
+    assert outcome.adds_up()
+
+
+def test_a_request_whose_every_contact_is_named_is_rejected_whole_not_raised(
+    uploader, requests_mock
+):
+    requests_mock.put(PUT, [_refuse(0)])
+    outcome = ListOutcome("L", received=1)
+
+    uploader.upsert(outcome, "list-1", _items(1))
+
+    assert requests_mock.call_count == 1
+    assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (0, 1)
+    assert outcome.adds_up()
+
+
+def test_a_400_naming_no_contact_of_the_request_stops_at_once(uploader, requests_mock):
+    requests_mock.put(PUT, [_refuse(7)])  # a position the request does not have
+    with pytest.raises(SendGridAPIError, match="400"):
+        uploader.upsert(ListOutcome("L", received=2), "list-1", _items(2))
+    assert requests_mock.call_count == 1
