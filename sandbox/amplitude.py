@@ -195,12 +195,15 @@ class AmplitudeState:
                     f"({self.config.amplitude_download_quota} per month).",
                 )
             size = self.generator.size(cohort_id)
-            if not self.generator.spec(cohort_id).generate or size > AMPLITUDE_MAX_COHORT_SIZE:
+            if size > AMPLITUDE_MAX_COHORT_SIZE:
                 return _error(
                     400,
                     f"Cohort {cohort_id} has {size} users; downloads support at most "
                     f"{AMPLITUDE_MAX_COHORT_SIZE}.",
                 )
+            if not self.generator.spec(cohort_id).generate:
+                # A sandbox limit, not Amplitude's: the cohort exists only in the list.
+                return _error(400, f"sandbox: cohort {cohort_id} is listed only, not generated")
             self.downloads_used += 1
             job = ExportJob(
                 request_id=secrets.token_hex(12),

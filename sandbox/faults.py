@@ -204,10 +204,9 @@ def _apply(
         time.sleep(rule.delay or 0.0)
         return app(environ, start_response)
     if action == "drop":
-        _hang_up(environ)
         # The server needs a status to try (and fail) to write; nothing reaches the client.
         start_response(_status_line(500), [("Content-Length", "0")])
-        return []
+        return _HangUp(environ)
     if action == "respond":
         body = rule.body
         if body is None:
@@ -235,6 +234,21 @@ def _apply(
         )
         return [_RATE_LIMIT_BODY.encode()]
     return _Truncated(app(environ, start_response), rule.truncate_after or 0, environ)
+
+
+class _HangUp:
+    """An empty body that hangs up when the server starts sending it.
+
+    Hanging up there, not inside the app, lets the request log record the drop before the
+    client can notice it (a test reading the log right after its ConnectionError sees it).
+    """
+
+    def __init__(self, environ: dict) -> None:
+        self._environ = environ
+
+    def __iter__(self) -> Iterator[bytes]:
+        _hang_up(self._environ)
+        return iter(())
 
 
 class _Truncated:

@@ -127,7 +127,11 @@ class ExportLayout:
             elif key := normalise_property_key(raw):
                 columns.setdefault(key, []).append(index)
         if amplitude_id_index is None:
-            msg = f"the export of {cohort_label} has no amplitude_id column (header: {header[:5]})"
+            # Echo no cell: a file without its header row starts with a member's data (an email).
+            msg = (
+                f"the export of {cohort_label} has no amplitude_id column "
+                f"(its first row has {len(header)} fields and no such name)"
+            )
             raise ExportCorrupt(msg)
         return cls(
             width=len(header),

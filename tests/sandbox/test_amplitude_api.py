@@ -96,7 +96,7 @@ def test_small_cohort_file_is_served_gzip_after_the_polls(sandbox_factory):
     assert answer.status_code == 200
     assert answer.headers["Content-Encoding"] == "gzip"
     raw = answer.raw.read()  # undecoded bytes
-    assert _rows(gzip.decompress(raw))[0][:2] == ["amplitude_id", "user_id"]
+    assert gzip.decompress(raw).startswith(b'"amplitude_id","user_id"')  # quoted CSV
     assert len(_rows(gzip.decompress(raw))) == 1  # header only: a whole, empty cohort
 
 
@@ -143,6 +143,20 @@ def test_storage_refuses_a_request_carrying_the_api_credentials(sandbox):
     assert "Only one auth mechanism allowed" in refused.text
 
 
+def test_storage_refuses_a_tampered_signed_url(sandbox):
+    request_id = _request_export(sandbox, "pwrusr1")
+    _wait_ready(sandbox, request_id)
+    location = _get(
+        sandbox, f"/api/5/cohorts/request/{request_id}/file", allow_redirects=False
+    ).headers["Location"]
+    assert requests.get(location, timeout=10).status_code == 200
+    expires = location.split("&Expires=", 1)[1].split("&", 1)[0]
+    later = location.replace(f"&Expires={expires}", f"&Expires={int(expires) + 3600}")
+    assert requests.get(later, timeout=10).status_code == 403  # the signature covers expiry
+    unsigned = location.split("&X-Amz-Signature=", 1)[0]
+    assert requests.get(unsigned, timeout=10).status_code == 403
+
+
 def test_expired_storage_url_is_refused(sandbox_factory):
     sb = sandbox_factory(storage_url_ttl_seconds=0)
     request_id = _request_export(sb, "pwrusr1")
@@ -179,6 +193,16 @@ def test_unknown_cohort_is_404_and_an_oversized_one_cannot_be_exported(sandbox):
     too_big = _get(sandbox, "/api/5/cohorts/request/allusr9")
     assert too_big.status_code == 400
     assert "2000000" in too_big.text
+
+
+def test_the_size_limit_holds_for_generated_cohorts_too(sandbox_factory):
+    sb = sandbox_factory(
+        extra_cohorts=[{"id": "over2m", "name": "One too many", "size": 2_000_001}]
+    )
+    refused = _get(sb, "/api/5/cohorts/request/over2m")
+    assert refused.status_code == 400
+    assert "has 2000001 users" in refused.text
+    assert sb.amplitude.downloads_used == 0
 
 
 def test_each_export_request_counts_against_the_monthly_quota(sandbox_factory):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 from collections import Counter
@@ -61,17 +62,28 @@ class TapRun:
         return {p["context"]["cohort_id"]: p.get("last_computed") for p in partitions}
 
 
-def run_tap(config: dict, state: dict | None = None) -> TapRun:
+def run_tap(config: dict, state: dict | None = None, catalog: dict | None = None) -> TapRun:
     """Run a full sync in-process (as the CLI does) and parse its stdout."""
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     with contextlib.redirect_stdout(out):
-        tap = TapAmplitudeCohort(config=config, state=state)
+        # A copy: the SDK updates the state it is given, which would rewrite an earlier run's.
+        tap = TapAmplitudeCohort(config=config, state=copy.deepcopy(state), catalog=catalog)
         tap.sync_all()
         exit_code = tap.finish_run()
         out.flush()
     out.seek(0)
     messages = [json.loads(line) for line in out.read().splitlines() if line.strip()]
     return TapRun(messages, exit_code, tap)
+
+
+def catalog_without(config: dict, stream_name: str) -> dict:
+    """The tap's catalog with every stream selected except ``stream_name``."""
+    catalog = TapAmplitudeCohort(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] != stream_name
+    return catalog
 
 
 def export_requests(sandbox: Sandbox) -> list[dict]:

@@ -56,6 +56,7 @@ def test_logs_carry_no_secret_and_no_email(sandbox, tmp_path):
     proc = run_cli(tap_config(sandbox), tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sandbox.amplitude_secret_key not in proc.stderr
+    assert sandbox.amplitude_api_key not in proc.stderr
     assert "@" not in proc.stderr.replace("growth-team@acme-corp.io", "")
     assert "3 complete, 0 unchanged, 0 failed; 3 cohort download(s) used" in proc.stderr
 

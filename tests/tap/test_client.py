@@ -140,6 +140,13 @@ def test_retry_after_header_is_honoured(client, requests_mock, fake_time):
     assert fake_time.sleeps == [7.0]
 
 
+def test_a_huge_retry_after_is_capped_so_the_retries_stay_bounded(client, requests_mock, fake_time):
+    requests_mock.get(f"{BASE}/api/3/cohorts", status_code=429, headers={"Retry-After": "86400"})
+    with pytest.raises(RateLimited):
+        client.list_cohorts()
+    assert fake_time.sleeps == [30.0, 30.0, 30.0]  # max_backoff_seconds, not a day each
+
+
 def test_persistent_429_gives_up_after_the_bound_naming_the_cohort(client, requests_mock):
     requests_mock.get(
         f"{BASE}/api/5/cohorts/request/abc",
@@ -184,6 +191,15 @@ def test_wait_for_export_polls_with_a_growing_interval(client, requests_mock, fa
     )
     client.wait_for_export("r1", cohort_id="abc", poll_interval=2, max_wait=600)
     assert fake_time.sleeps == [2, 3, 4.5, 6.75]
+
+
+def test_poll_interval_stops_growing_at_a_minute(client, requests_mock, fake_time):
+    requests_mock.get(
+        f"{BASE}/api/5/cohorts/request-status/r1",
+        [status_answer(False)] * 4 + [status_answer(True)],
+    )
+    client.wait_for_export("r1", cohort_id="abc", poll_interval=30, max_wait=3600)
+    assert fake_time.sleeps == [30, 45, 60, 60]
 
 
 def test_wait_for_export_gives_up_at_the_deadline(client, requests_mock, fake_time):

@@ -171,6 +171,12 @@ def test_missing_amplitude_id_column_is_corrupt():
         parse('"id","user_id"\n"1","u"\n')
 
 
+def test_a_file_without_its_header_row_fails_without_showing_member_data():
+    with pytest.raises(ExportCorrupt, match="no amplitude_id column") as info:
+        parse('"1001","jane.doe@example.com","Jane"\n"1002","","Ben"\n')
+    assert "jane" not in str(info.value).lower()
+
+
 def test_invalid_utf8_is_corrupt():
     data = gzip.compress(b'"amplitude_id","user_id"\n"1","\xff\xfe"\n')
     body = open_decompressed([data], what="test")

@@ -14,7 +14,13 @@ from tap_amplitude_cohort.amplitude.client import AmplitudeClient
 from tap_amplitude_cohort.tap import TapAmplitudeCohort
 
 from sandbox.generator import PROPERTY_KEYS
-from tests.tap.harness import SEEDED_IDS, export_requests, run_tap, tap_config
+from tests.tap.harness import (
+    SEEDED_IDS,
+    catalog_without,
+    export_requests,
+    run_tap,
+    tap_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +100,69 @@ def test_unchanged_cohorts_are_skipped_with_state_and_downloaded_again_after_a_c
     assert len(third.members("pwrusr1")) == 1000 - 3 + 2
     assert sandbox.amplitude.downloads_used == used + 1
     assert third.bookmarks()["pwrusr1"] > first.bookmarks()["pwrusr1"]
+
+
+def new_bookmarks(state: dict, before: dict[str, str | None]) -> set[str]:
+    """Cohorts whose bookmark in a STATE value differs from ``before``."""
+    partitions = state.get("bookmarks", {}).get("cohort_members", {}).get("partitions", [])
+    moved = {p["context"]["cohort_id"]: p.get("last_computed") for p in partitions}
+    return {cohort for cohort, value in moved.items() if value and value != before.get(cohort)}
+
+
+def assert_bookmarks_follow_their_cohort_syncs(run, before: dict[str, str | None]) -> set[str]:
+    """No STATE may move a cohort's bookmark before its cohort_syncs record was written."""
+    reported: set[str] = set()
+    moved: set[str] = set()
+    for message in run.messages:
+        if message["type"] == "RECORD" and message["stream"] == "cohort_syncs":
+            reported.add(message["record"]["cohort_id"])
+        elif message["type"] == "STATE":
+            early = new_bookmarks(message["value"], before) - reported
+            assert not early, f"STATE moved the bookmark of {early} before its cohort_syncs"
+            moved |= new_bookmarks(message["value"], before)
+    return moved
+
+
+def test_a_bookmark_reaches_state_only_after_its_cohort_syncs_record(sandbox):
+    first = run_tap(tap_config(sandbox))
+    assert assert_bookmarks_follow_their_cohort_syncs(first, {}) == set(SEEDED_IDS)
+
+    sandbox.amplitude.churn("trlrsk2", remove=2)
+    second = run_tap(tap_config(sandbox), state=first.final_state)
+    moved = assert_bookmarks_follow_their_cohort_syncs(second, first.bookmarks())
+    assert moved == {"trlrsk2"}
+
+
+def test_without_cohort_syncs_selected_complete_downloads_still_move_their_bookmark(sandbox):
+    config = tap_config(sandbox)
+    catalog = catalog_without(config, "cohort_syncs")
+    sandbox.faults.add("storage", "GET", r"/files/.*pwrusr1", truncate_after=3000)
+    first = run_tap(config, catalog=catalog)
+    assert first.records("cohort_syncs") == []
+    assert first.exit_code == 1
+    assert first.bookmarks().get("pwrusr1") is None  # failed: no bookmark
+    assert first.bookmarks()["trlrsk2"]
+    assert first.bookmarks()["empty03"]
+
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+    assert second.exit_code == 0
+    assert len(second.records("cohort_members")) == len(second.members("pwrusr1")) == 1000
+    assert [r["path"] for r in export_requests(sandbox)][3:] == ["/api/5/cohorts/request/pwrusr1"]
+
+
+def test_the_two_million_guard_lets_exactly_two_million_through(sandbox_factory):
+    sandbox = sandbox_factory(
+        extra_cohorts=[
+            # Listed only: the sandbox refuses to export them, so no member is generated.
+            {"id": "edge2m", "name": "At the limit", "size": 2_000_000, "generate": False},
+            {"id": "over2m", "name": "One too many", "size": 2_000_001, "generate": False},
+        ]
+    )
+    run = run_tap(tap_config(sandbox, cohort_ids=["edge2m", "over2m"]))
+    # At the limit the tap asks Amplitude (which then answers); past it, it does not.
+    assert [r["path"] for r in export_requests(sandbox)] == ["/api/5/cohorts/request/edge2m"]
+    assert "listed only" in run.syncs()["edge2m"]["message"]
+    assert "2,000,001 users" in run.syncs()["over2m"]["message"]
 
 
 def test_skip_unchanged_cohorts_false_downloads_every_time(sandbox):
@@ -267,6 +336,25 @@ def test_gzip_file_cut_short_but_served_whole_is_detected(sandbox):
     assert sync["status"] == "failed"
     assert "the export of cohort pwrusr1 is truncated" in sync["message"]
     assert 0 < sync["member_count"] < 5000
+    assert run.bookmarks().get("pwrusr1") is None
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_stored_file_cut_by_a_dropped_connection_fails_whatever_its_encoding(sandbox, compressed):
+    # The tap also reads an uncompressed file (a proxy may have decoded it): without the gzip
+    # trailer, the HTTP framing (Content-Length) is what tells a cut body from a whole one.
+    csv_bytes = b'"amplitude_id","user_id"\n' + b"".join(b'"%d","u"\n' % i for i in range(5000))
+    body = gzip.compress(csv_bytes) if compressed else csv_bytes
+    url = sandbox.storage.put(body, content_encoding="gzip" if compressed else None, name="f.csv")
+    sandbox.faults.add(
+        "amplitude", "GET", r"/request/\w+/file$", status=302, headers={"Location": url}
+    )
+    sandbox.faults.add("storage", "GET", r"/files/", truncate_after=len(body) // 2)
+    run = run_tap(tap_config(sandbox, cohort_ids=["pwrusr1"]))
+    sync = run.syncs()["pwrusr1"]
+    assert sync["status"] == "failed"
+    assert "the export of cohort pwrusr1" in sync["message"]
+    assert sync["member_count"] == len(run.members("pwrusr1")) < 5000
     assert run.bookmarks().get("pwrusr1") is None
 
 
