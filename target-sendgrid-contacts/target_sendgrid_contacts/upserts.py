@@ -143,12 +143,16 @@ class Uploader:
             raise JobFailedError(
                 f"SendGrid import job {job_id} for list {outcome.name!r} failed: {detail}"
             )
+        if status not in ("completed", "errored"):
+            # Not a documented ending: claiming the contacts upserted could lose them.
+            raise JobFailedError(
+                f"SendGrid import job {job_id} for list {outcome.name!r} ended with status "
+                f"{status!r}, which is not one SendGrid documents; run again to converge."
+            )
         outcome.created += int(results.get("created_count") or 0)
         outcome.updated += int(results.get("updated_count") or 0)
-        errored = int(results.get("errored_count") or 0) if status == "errored" else 0
-        errored = min(errored, len(sent))
-        outcome.upserted += len(sent) - errored
-        if not errored:
+        if status == "completed":
+            outcome.upserted += len(sent)
             return
         by_email = {item.email: (item, contact) for item, contact in sent}
         named = []
@@ -157,6 +161,13 @@ class Uploader:
                 named = fetch_errored_contacts(self.client, results["errors_url"])
             except Exception as exc:  # noqa: BLE001 - the count still stands; say why ids are lacking
                 LOGGER.warning("Could not read the errors file of job %s: %s", job_id, exc)
+        errored = int(results.get("errored_count") or 0)
+        if not errored:  # errored without a count: the errors file is all we have
+            errored = sum(1 for entry in named if (entry.email or "") in by_email)
+        errored = min(errored, len(sent))
+        outcome.upserted += len(sent) - errored
+        if not errored:
+            return
         written = 0
         for entry in named:
             if written >= errored:

@@ -75,3 +75,34 @@ def test_a_400_naming_no_contact_of_the_request_stops_at_once(uploader, requests
     with pytest.raises(SendGridAPIError, match="400"):
         uploader.upsert(ListOutcome("L", received=2), "list-1", _items(2))
     assert requests_mock.call_count == 1
+
+
+def _accept(requests_mock, job: dict) -> None:
+    requests_mock.put(PUT, json={"job_id": "j9"}, status_code=202)
+    requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j9", json=job)
+
+
+def test_a_job_ending_in_an_undocumented_status_is_not_counted_as_upserted(
+    uploader, requests_mock
+):
+    _accept(requests_mock, {"status": "cancelled", "results": {"requested_count": 3}})
+    outcome = ListOutcome("L", received=3)
+
+    with pytest.raises(Exception, match="'cancelled'"):
+        uploader.upsert(outcome, "list-1", _items(3))
+    assert outcome.upserted == 0
+
+
+def test_an_errored_job_without_a_count_rejects_the_contacts_its_errors_file_names(
+    uploader, requests_mock
+):
+    errors_url = "https://files.test/errors.csv"
+    _accept(requests_mock, {"status": "errored",
+                            "results": {"requested_count": 3, "errors_url": errors_url}})
+    requests_mock.get(errors_url, content=b"email,error\np1@example.com,refused\n")
+    outcome = ListOutcome("L", received=3)
+
+    uploader.upsert(outcome, "list-1", _items(3))
+
+    assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 1)
+    assert outcome.adds_up()
