@@ -42,11 +42,22 @@ def _report() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _summarise(sb: Sandbox, title: str) -> bool:
+def _downloads(sb: Sandbox) -> int:
+    """Export requests so far: each counts against Amplitude's monthly download quota."""
+    return sum(
+        1 for r in list(sb.requests)
+        if r["service"] == "amplitude" and r["path"].startswith("/api/5/cohorts/request/")
+        and not r["path"].endswith("/file")
+    )
+
+
+def _summarise(sb: Sandbox, title: str, downloads_before: int) -> bool:
     report = _report()
     lists = {item["id"]: item for item in requests.get(
         f"{sb.sendgrid_url}/_sandbox/lists", timeout=10).json()}
     print(f"\n=== {title} ===")
+    print(f"Amplitude cohort downloads in this run: {_downloads(sb) - downloads_before} "
+          "(unchanged cohorts are skipped)")
     ok = True
     for entry in report.get("lists", []):
         list_id = entry.get("list_id")
@@ -97,7 +108,7 @@ def main() -> int:
         if _meltano("run", "--full-refresh", "amplitude-to-sendgrid") != 0:
             print("The sync failed: see the log above.", file=sys.stderr)
             return 1
-        ok = _summarise(sb, "First sync")
+        ok = _summarise(sb, "First sync", 0)
         if args.once:
             return 0 if ok else 1
         churn = {"remove": 25, "add": 10, "rename": 5}
@@ -105,10 +116,11 @@ def main() -> int:
         print("\nChurn in cohort pwrusr1: 25 members left, 10 joined, 5 renamed. "
               "The other cohorts did not change (their download is skipped).")
         (OUTPUT / "report.json").unlink(missing_ok=True)
+        before = _downloads(sb)
         if _meltano("run", "amplitude-to-sendgrid") != 0:
             print("The second sync failed: see the log above.", file=sys.stderr)
             return 1
-        ok = _summarise(sb, "Second sync (mirror: only the changes)") and ok
+        ok = _summarise(sb, "Second sync (mirror: only the changes)", before) and ok
     return 0 if ok else 1
 
 
