@@ -23,22 +23,27 @@ import requests
 from sandbox import Sandbox, SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = ROOT / "output"
-PORTS = {"amplitude_port": 8761, "sendgrid_port": 8762, "storage_port": 8763}
+OUTPUT = ROOT / "output"  # meltano.yml's sandbox environment writes the report and rejects here
+DEFAULT_PORT = 8761  # Amplitude; SendGrid and storage take the next two, as in meltano.yml
 DEMO_DELAYS = {"export_polls_before_ready": 2, "import_delay_seconds": 1.0,
                "export_delay_seconds": 0.5, "removal_delay_seconds": 0.5}
 
 
-def _meltano(*args: str) -> int:
+def _meltano(sb: Sandbox, output: Path, *args: str) -> int:
     env = dict(os.environ)
     env.setdefault("MELTANO_ENVIRONMENT", "sandbox")
+    # The sandbox environment in meltano.yml names the default ports; follow --port.
+    env["TAP_AMPLITUDE_COHORT_API_URL"] = sb.amplitude_url
+    env["TARGET_SENDGRID_CONTACTS_API_URL"] = sb.sendgrid_url
+    env["TARGET_SENDGRID_CONTACTS_REPORT_PATH"] = str(output / "report.json")
+    env["TARGET_SENDGRID_CONTACTS_REJECTS_PATH"] = str(output / "rejects.jsonl")
     command = [str(ROOT / ".venv/bin/meltano"), *args]
     print(f"\n$ meltano {' '.join(args)}", flush=True)
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 
-def _report() -> dict:
-    path = OUTPUT / "report.json"
+def _report(output: Path) -> dict:
+    path = output / "report.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -51,8 +56,8 @@ def _downloads(sb: Sandbox) -> int:
     )
 
 
-def _summarise(sb: Sandbox, title: str, downloads_before: int) -> bool:
-    report = _report()
+def _summarise(sb: Sandbox, output: Path, title: str, downloads_before: int) -> bool:
+    report = _report(output)
     lists = {item["id"]: item for item in requests.get(
         f"{sb.sendgrid_url}/_sandbox/lists", timeout=10).json()}
     print(f"\n=== {title} ===")
@@ -85,7 +90,7 @@ def _summarise(sb: Sandbox, title: str, downloads_before: int) -> bool:
         print(f"Totals: received {totals.get('received')}, upserted {totals.get('upserted')}, "
               f"unchanged {totals.get('unchanged')}, rejected {totals.get('rejected')}, "
               f"removed {totals.get('removed')}; {report.get('api_calls')} SendGrid API calls "
-              f"in {report.get('seconds', 0):.1f} s. Rejected records: output/rejects.jsonl")
+              f"in {report.get('seconds', 0):.1f} s. Rejected records: {output / 'rejects.jsonl'}")
     return ok
 
 
@@ -93,34 +98,41 @@ def main() -> int:
     """Run the demo; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="one sync only, no churn round")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="Amplitude port; SendGrid and storage use the next two")
+    parser.add_argument("--output", type=Path, default=OUTPUT,
+                        help="folder for report.json and rejects.jsonl")
     args = parser.parse_args()
-    OUTPUT.mkdir(exist_ok=True)
+    output = args.output.resolve()
+    output.mkdir(parents=True, exist_ok=True)
     for stale in ("report.json", "rejects.jsonl"):
-        (OUTPUT / stale).unlink(missing_ok=True)
+        (output / stale).unlink(missing_ok=True)
     try:
-        sb = Sandbox(SandboxConfig(**PORTS, **DEMO_DELAYS)).start()
+        ports = {"amplitude_port": args.port, "sendgrid_port": args.port + 1,
+                 "storage_port": args.port + 2}
+        sb = Sandbox(SandboxConfig(**ports, **DEMO_DELAYS)).start()
     except OSError as exc:
-        print(f"Could not start the sandbox on ports 8761-8763 ({exc}). Is another demo running?",
-              file=sys.stderr)
+        print(f"Could not start the sandbox on ports {args.port}-{args.port + 2} ({exc}). "
+              "Is another demo running? Try --port.", file=sys.stderr)
         return 1
     with sb:
         print(f"Sandbox up: Amplitude {sb.amplitude_url}, SendGrid {sb.sendgrid_url}")
-        if _meltano("run", "--full-refresh", "amplitude-to-sendgrid") != 0:
+        if _meltano(sb, output, "run", "--full-refresh", "amplitude-to-sendgrid") != 0:
             print("The sync failed: see the log above.", file=sys.stderr)
             return 1
-        ok = _summarise(sb, "First sync", 0)
+        ok = _summarise(sb, output, "First sync", 0)
         if args.once:
             return 0 if ok else 1
         churn = {"remove": 25, "add": 10, "rename": 5}
         requests.post(f"{sb.amplitude_url}/_sandbox/cohorts/pwrusr1/churn", json=churn, timeout=10)
         print("\nChurn in cohort pwrusr1: 25 members left, 10 joined, 5 renamed. "
               "The other cohorts did not change (their download is skipped).")
-        (OUTPUT / "report.json").unlink(missing_ok=True)
+        (output / "report.json").unlink(missing_ok=True)
         before = _downloads(sb)
-        if _meltano("run", "amplitude-to-sendgrid") != 0:
+        if _meltano(sb, output, "run", "amplitude-to-sendgrid") != 0:
             print("The second sync failed: see the log above.", file=sys.stderr)
             return 1
-        ok = _summarise(sb, "Second sync (mirror: only the changes)", before) and ok
+        ok = _summarise(sb, output, "Second sync (mirror: only the changes)", before) and ok
     return 0 if ok else 1
 
 
