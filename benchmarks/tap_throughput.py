@@ -16,21 +16,13 @@ import cProfile
 import json
 import os
 import pstats
-import resource
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from sandbox import Sandbox, SandboxConfig  # noqa: E402
+from common import ROOT, Sandbox, bench_sandbox, cli, run_measured
 
 COHORT = "bench1"
 
@@ -69,41 +61,12 @@ def serve_prerendered(sb: Sandbox, members: int, workdir: Path) -> Path:
 
 
 def run_tap_process(config_path: Path) -> tuple[float, float, int, int]:
-    """Run the tap CLI to /dev/null; return (wall s, CPU s, peak RSS bytes, exit code).
-
-    CPU seconds (user + system of the tap process) are less sensitive than wall time to other
-    work on the machine.
-    """
-    tap = ROOT / ".venv" / "bin" / "tap-amplitude-cohort"
-    peak = 0
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as sink, tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen([str(tap), "--config", str(config_path)], stdout=sink, stderr=log)
-        ps = psutil.Process(proc.pid)
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                try:
-                    peak = max(peak, ps.memory_info().rss)
-                except psutil.Error:
-                    return
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        code = proc.wait()
-        elapsed = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        done.set()
-        sampler.join()
-        if code:
-            log.seek(0)
-            print(log.read().decode()[-2000:])
-    return elapsed, cpu, peak, code
+    """Run the tap CLI to /dev/null; return (wall s, CPU s, peak RSS bytes, exit code)."""
+    run = run_measured([str(cli("tap-amplitude-cohort")), "--config", str(config_path)],
+                       interval=0.05)
+    if run.code:
+        print(run.errors)
+    return run.seconds, run.cpu_seconds, run.peak_rss, run.code
 
 
 def main() -> None:
@@ -112,42 +75,38 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile an in-process run")
     args = parser.parse_args()
 
-    spec = {"id": COHORT, "name": "Benchmark cohort", "size": args.members}
-    sb = Sandbox(SandboxConfig(extra_cohorts=[spec], export_polls_before_ready=0)).start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            serve_prerendered(sb, args.members, workdir)
-            config = {
-                "api_url": sb.amplitude_url,
-                "api_key": sb.amplitude_api_key,
-                "secret_key": sb.amplitude_secret_key,
-                "cohort_ids": [COHORT],
-                "poll_interval_seconds": 0.01,
-            }
-            config_path = workdir / "config.json"
-            config_path.write_text(json.dumps(config))
+    with (bench_sandbox(COHORT, "Benchmark cohort", args.members, export_polls_before_ready=0)
+          as sb, tempfile.TemporaryDirectory() as tmp):
+        workdir = Path(tmp)
+        serve_prerendered(sb, args.members, workdir)
+        config = {
+            "api_url": sb.amplitude_url,
+            "api_key": sb.amplitude_api_key,
+            "secret_key": sb.amplitude_secret_key,
+            "cohort_ids": [COHORT],
+            "poll_interval_seconds": 0.01,
+        }
+        config_path = workdir / "config.json"
+        config_path.write_text(json.dumps(config))
 
-            # Start-up cost (imports, discovery, cohort list) measured on an empty run.
-            empty = {**config, "cohort_ids": []}
-            (workdir / "empty.json").write_text(json.dumps(empty))
-            base, base_cpu, _, _ = run_tap_process(workdir / "empty.json")
+        # Start-up cost (imports, discovery, cohort list) measured on an empty run.
+        empty = {**config, "cohort_ids": []}
+        (workdir / "empty.json").write_text(json.dumps(empty))
+        base, base_cpu, _, _ = run_tap_process(workdir / "empty.json")
 
-            elapsed, cpu, peak, code = run_tap_process(config_path)
-            print(f"tap exit code {code}")
-            print(f"members:            {args.members:,}")
-            print(f"wall time:          {elapsed:.2f} s (start-up {base:.2f} s)")
-            print(f"members/second:     {args.members / elapsed:,.0f} (whole process)")
-            net = args.members / max(elapsed - base, 1e-9)
-            print(f"members/second:     {net:,.0f} (excluding start-up)")
-            print(f"CPU time of tap:    {cpu:.2f} s (start-up {base_cpu:.2f} s)")
-            print(f"members/CPU-second: {args.members / max(cpu - base_cpu, 1e-9):,.0f}")
-            print(f"peak RSS of tap:    {peak / 2**20:.0f} MiB")
+        elapsed, cpu, peak, code = run_tap_process(config_path)
+        print(f"tap exit code {code}")
+        print(f"members:            {args.members:,}")
+        print(f"wall time:          {elapsed:.2f} s (start-up {base:.2f} s)")
+        print(f"members/second:     {args.members / elapsed:,.0f} (whole process)")
+        net = args.members / max(elapsed - base, 1e-9)
+        print(f"members/second:     {net:,.0f} (excluding start-up)")
+        print(f"CPU time of tap:    {cpu:.2f} s (start-up {base_cpu:.2f} s)")
+        print(f"members/CPU-second: {args.members / max(cpu - base_cpu, 1e-9):,.0f}")
+        print(f"peak RSS of tap:    {peak / 2**20:.0f} MiB")
 
-            if args.profile:
-                profile(config)
-    finally:
-        sb.stop()
+        if args.profile:
+            profile(config)
 
 
 def profile(config: dict) -> None:

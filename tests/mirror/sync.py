@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,130 +10,31 @@ from pathlib import Path
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE, ListNamer
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-LAST_COMPUTED = "2026-11-26T10:00:00+00:00"
-SYNCED_AT = "2026-11-26T12:00:00+00:00"
+from tests.singer_input import InputShape, as_file, singer_lines
+
 CUSTOM_FIELDS = {
     "plan": "user_properties.plan",
     "lifetime_value": "user_properties.lifetime_value",
     "signup_date": "user_properties.signup_date",
 }
-_NULLABLE_TEXT = {"type": ["string", "null"]}
-MEMBERS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "cohort_id": {"type": "string"},
-        "cohort_name": {"type": "string"},
-        "cohort_last_computed": {"type": ["string", "null"], "format": "date-time"},
-        "amplitude_id": {"type": "integer"},
-        "user_id": _NULLABLE_TEXT,
-        "user_properties": {
-            "type": ["object", "null"],
-            "properties": {
-                "email": _NULLABLE_TEXT,
-                "first_name": _NULLABLE_TEXT,
-                "last_name": _NULLABLE_TEXT,
-                "plan": _NULLABLE_TEXT,
-                "lifetime_value": {"type": ["number", "null"]},
-                "signup_date": {"type": ["string", "null"], "format": "date"},
-            },
-        },
-    },
-}
-SYNCS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "cohort_id": {"type": "string"},
-        "cohort_name": {"type": "string"},
-        "cohort_last_computed": {"type": ["string", "null"], "format": "date-time"},
-        "status": {"type": "string"},
-        "member_count": {"type": "integer"},
-        "message": _NULLABLE_TEXT,
-        "synced_at": {"type": "string", "format": "date-time"},
-    },
-}
+# The mirror suite's members carry the contact fields and the CUSTOM_FIELDS sources only.
+MIRROR_SHAPE = InputShape(
+    property_keys=("email", "first_name", "last_name", "plan", "lifetime_value", "signup_date"),
+    last_computed="2026-11-26T10:00:00+00:00",
+    failure_message="sandbox test: {status}",
+    final_bookmarks={"test": True},
+)
 
 
-def _message(kind: str, stream: str, **body: object) -> str:
-    return json.dumps({"type": kind, "stream": stream, **body})
-
-
-def member_record(cohort_id: str, cohort_name: str, member: dict) -> dict:
-    """A cohort_members record as the tap emits it for a sandbox generator member."""
-    value = member.get("lifetime_value")
-    return {
-        "cohort_id": cohort_id,
-        "cohort_name": cohort_name,
-        "cohort_last_computed": LAST_COMPUTED,
-        "amplitude_id": member["amplitude_id"],
-        "user_id": member.get("user_id") or None,
-        "user_properties": {
-            "email": member.get("email"),
-            "first_name": member.get("first_name"),
-            "last_name": member.get("last_name"),
-            "plan": member.get("plan"),
-            "lifetime_value": float(value) if value not in (None, "") else None,
-            "signup_date": member.get("signup_date"),
-        },
-    }
-
-
-def singer_input(
-    sb,
-    cohort_ids: Iterable[str],
-    *,
-    status: dict[str, str] | None = None,
-    deliver: dict[str, int] | None = None,
-    member_count: dict[str, int] | None = None,
-    with_syncs: bool = True,
-) -> list[str]:
-    """Singer lines in contract order: cohorts, cohort_members, then cohort_syncs.
+def singer_input(sb, cohort_ids: Iterable[str], **options: object) -> list[str]:
+    """Singer lines in contract order for some sandbox cohorts (see ``singer_lines``).
 
     Args:
         sb: The sandbox (its generator supplies the members).
         cohort_ids: Cohorts to deliver.
-        status: cohort_syncs status per cohort (``complete`` by default). An ``unchanged``
-            cohort delivers no member.
-        deliver: Deliver only the first N members of a cohort (cut short).
-        member_count: member_count to report instead of the number delivered.
-        with_syncs: False when the tap died before writing cohort_syncs.
+        **options: ``status``, ``deliver``, ``member_count``, ``with_syncs``.
     """
-    status, deliver, member_count = status or {}, deliver or {}, member_count or {}
-    cohort_ids = list(cohort_ids)
-    lines = [_message("SCHEMA", "cohorts", schema={"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}}}, key_properties=["id"])]
-    for cid in cohort_ids:
-        lines.append(_message("RECORD", "cohorts",
-                              record={"id": cid, "name": sb.generator.spec(cid).name}))
-    lines.append(_message("SCHEMA", "cohort_members", schema=MEMBERS_SCHEMA,
-                          key_properties=["cohort_id", "amplitude_id"]))
-    delivered: dict[str, int] = {}
-    for cid in cohort_ids:
-        name = sb.generator.spec(cid).name
-        delivered[cid] = 0
-        if status.get(cid, "complete") == "unchanged":
-            continue
-        for member in sb.generator.members(cid):
-            if cid in deliver and delivered[cid] >= deliver[cid]:
-                break
-            lines.append(_message("RECORD", "cohort_members",
-                                  record=member_record(cid, name, member)))
-            delivered[cid] += 1
-    if with_syncs:
-        lines.append(_message("SCHEMA", "cohort_syncs", schema=SYNCS_SCHEMA,
-                              key_properties=["cohort_id"]))
-        for cid in cohort_ids:
-            state = status.get(cid, "complete")
-            lines.append(_message("RECORD", "cohort_syncs", record={
-                "cohort_id": cid,
-                "cohort_name": sb.generator.spec(cid).name,
-                "cohort_last_computed": LAST_COMPUTED,
-                "status": state,
-                "member_count": member_count.get(cid, delivered[cid]),
-                "message": None if state == "complete" else f"sandbox test: {state}",
-                "synced_at": SYNCED_AT,
-            }))
-    lines.append(json.dumps({"type": "STATE", "value": {"bookmarks": {"test": True}}}))
-    return lines
+    return list(singer_lines(sb.generator, cohort_ids, shape=MIRROR_SHAPE, **options))
 
 
 def list_name(sb, cohort_id: str) -> str:
@@ -201,7 +101,7 @@ class TargetRunner:
         error: BaseException | None = None
         try:
             target = TargetSendGridContacts(config=settings)
-            target.listen(io.StringIO("\n".join(lines) + "\n"))
+            target.listen(as_file(lines))
         except Exception as exc:  # noqa: BLE001 - some tests check how a run fails
             error = exc
         report = json.loads(report_path.read_text()) if report_path.exists() else {}

@@ -21,29 +21,16 @@ from tap_amplitude_cohort.amplitude.errors import (
     RetriesExhausted,
 )
 
+from tests.fake_time import FakeTime
+
 BASE = "https://amplitude.test"
 BASIC = "Basic " + base64.b64encode(b"key:secret").decode()
 CSV = b'"amplitude_id","user_id","email"\n"1","u1","a@x.io"\n"2","","b@x.io"\n'
 
 
-class FakeTime:
-    """A clock that only moves when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def fake_time() -> FakeTime:
-    return FakeTime()
+    return FakeTime(1000.0)
 
 
 @pytest.fixture

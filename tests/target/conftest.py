@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from .singer_input import as_file
+from tests.singer_input import as_file
 
 
 @dataclass

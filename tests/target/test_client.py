@@ -11,28 +11,15 @@ from target_sendgrid_contacts.sendgrid.errors import (
     SendGridUnavailableError,
 )
 
+from tests.fake_time import FakeTime
+
 BASE = "https://sg.test"
 KEY = "SG.secret-key-value"
 
 
-class FakeTime:
-    """Records sleeps and moves both clocks forward by them."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def fake_time() -> FakeTime:
-    return FakeTime()
+    return FakeTime(1_000_000.0)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from .singer_input import MEMBERS_SCHEMA, as_file, member_record, record, schema
+from tests.singer_input import MEMBERS_SCHEMA, as_file, member_record, record, schema
 
 pytestmark = pytest.mark.integration
 
