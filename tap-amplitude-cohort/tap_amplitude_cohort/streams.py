@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 # Per cohort partition: lastComputed of the last complete download, and the export options then.
 BOOKMARK_KEY = "last_computed"
 EXPORT_OPTIONS_KEY = "export_options"
+# Set by the target when the cohort's list was not brought to the cohort: {"reason", "since"}.
+PENDING_KEY = "pending"
 
 
 def _utc_now() -> datetime.datetime:
@@ -56,9 +58,17 @@ def _parse_bookmark(value: object) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
 
 
-def configured_cohort_ids(config: dict[str, Any] | Any) -> list[str]:
-    """Return ``cohort_ids`` from the config as strings, without duplicates, in order."""
-    return list(dict.fromkeys(str(c).strip() for c in config.get("cohort_ids") or []))
+def configured_cohort_ids(config: dict[str, Any] | Any, key: str = "cohort_ids") -> list[str]:
+    """Return a list of cohort ids from the config as strings, without duplicates, in order.
+
+    Args:
+        config: The tap config.
+        key: The setting (``cohort_ids`` or ``redownload_cohort_ids``).
+
+    Returns:
+        The ids.
+    """
+    return list(dict.fromkeys(str(c).strip() for c in config.get(key) or []))
 
 
 class CohortsStream(Stream):
@@ -187,11 +197,22 @@ class CohortMembersStream(Stream):
             return None  # never synced, or other properties were asked for then
         return _parse_bookmark(state.get(BOOKMARK_KEY))
 
+    def pending(self, cohort_id: str) -> dict[str, Any] | None:
+        """Return the partition's ``pending`` marker (a target could not converge its list)."""
+        marker = self.get_context_state({"cohort_id": cohort_id}).get(PENDING_KEY)
+        return marker if isinstance(marker, dict) else None
+
     def save_bookmark(self, cohort_id: str, last_computed: datetime.datetime) -> None:
-        """Advance a cohort's bookmark (after a complete download was reported)."""
+        """Advance a cohort's bookmark (after a complete download was reported).
+
+        The ``pending`` marker goes with it: this download is what it asked for, and a target
+        that still cannot converge the list writes it again (any other target never does, so
+        leaving it would download the cohort on every run).
+        """
         state = self.get_context_state({"cohort_id": cohort_id})
         state[BOOKMARK_KEY] = format_datetime(last_computed)
         state[EXPORT_OPTIONS_KEY] = self.export_options()
+        state.pop(PENDING_KEY, None)
 
     def _check_cohort_ids(self) -> None:
         """Fail before any download when a configured id does not exist."""
@@ -218,12 +239,29 @@ class CohortMembersStream(Stream):
         if not self.config.get("skip_unchanged_cohorts", True) or last_computed is None:
             return None
         bookmark = self.bookmark(cohort_id)
-        if bookmark is not None and last_computed <= bookmark:
-            return UNCHANGED, (
-                f"lastComputed {format_datetime(last_computed)} has not moved since the last "
-                "complete sync; not downloaded"
+        if bookmark is None or last_computed > bookmark:
+            return None
+        if cohort_id in configured_cohort_ids(self.config, "redownload_cohort_ids"):
+            self.logger.warning(
+                "Cohort %s: in redownload_cohort_ids, so downloaded although lastComputed has "
+                "not moved; take it out of the setting after this run (each run would use a "
+                "download).",
+                cohort_id,
             )
-        return None
+            return None
+        if (pending := self.pending(cohort_id)) is not None:
+            self.logger.warning(
+                "Cohort %s pending since %s: %s; downloaded again although lastComputed has "
+                "not moved.",
+                cohort_id,
+                pending.get("since") or "?",
+                pending.get("reason") or "its list was not brought to the cohort",
+            )
+            return None
+        return UNCHANGED, (
+            f"lastComputed {format_datetime(last_computed)} has not moved since the last "
+            "complete sync; not downloaded"
+        )
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Export one cohort and yield its members; record the outcome in the ledger."""

@@ -145,6 +145,13 @@ class TapAmplitudeCohort(Tap):
             "the last successful sync (saves the 500/month download quota).",
         ),
         th.Property(
+            "redownload_cohort_ids",
+            th.ArrayType(th.StringType),
+            description="Cohorts to download in this run even though lastComputed has not "
+            "moved (to apply a removal held by the target's max_removal_ratio). Set it for "
+            "one run only.",
+        ),
+        th.Property(
             "poll_interval_seconds",
             th.NumberType(minimum=0),
             default=5,

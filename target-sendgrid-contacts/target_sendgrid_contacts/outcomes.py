@@ -26,6 +26,8 @@ class ListOutcome:
         removed: Members taken off the list (in a dry run: that would be).
         removal: ``ran``, ``skipped`` or ``not applicable``, with ``removal_reason``.
         removal_reason: Why removal ran or not.
+        held_share: Set when only ``max_removal_ratio`` stopped the removal: the share of the
+            list it would have removed (a person's decision, not a fault).
     """
 
     name: str
@@ -43,6 +45,7 @@ class ListOutcome:
     removed: int = 0
     removal: str = "not applicable"
     removal_reason: str = ""
+    held_share: float | None = None
 
     @property
     def rejected_total(self) -> int:

@@ -107,6 +107,10 @@ def render_table(report: dict) -> str:
                 "truncated: " + ", ".join(f"{k} {v}" for k, v in entry["truncated"].items())
             )
         details.append(f"removal {entry['removal']}: {entry['removal_reason'] or '-'}")
+        if entry.get("pending"):
+            details.append("PENDING (downloaded again next run)")
+        elif entry.get("held"):
+            details.append("HELD by max_removal_ratio")
         lines.append("    " + "; ".join(details))
     totals = report["totals"]
     lines.append(_row(["TOTAL", *(totals[k] for k in keys)]))
@@ -114,6 +118,15 @@ def render_table(report: dict) -> str:
         lines.append(
             "    rejected: "
             + ", ".join(f"{k} {v}" for k, v in totals["rejected_by_reason"].items())
+        )
+    for entry in report.get("pending", []):
+        lines.append(
+            f"PENDING cohort {entry['cohort_id']} since {entry['since']}: {entry['reason']}"
+        )
+    for entry in report.get("held", []):
+        lines.append(
+            f"HELD cohort {entry['cohort_id']} since {entry.get('since')}: {entry.get('reason')}; "
+            f"to apply: {entry.get('apply') or '-'}"
         )
     if report.get("error"):
         lines.append(f"THE RUN STOPPED: {report['error']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime
 import logging
 import shutil
 import tempfile
@@ -12,6 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from target_sendgrid_contacts.batching import MAX_CONTACTS_PER_REQUEST
+from target_sendgrid_contacts.bookmarks import (
+    HELD,
+    IN_PROGRESS,
+    PENDING,
+    Judgement,
+    judge,
+    mark_state,
+    markers_in,
+)
 from target_sendgrid_contacts.completeness import cohort_completeness
 from target_sendgrid_contacts.custom_fields import CustomFields
 from target_sendgrid_contacts.duplicates import SeenEmails
@@ -54,6 +64,7 @@ class SyncRun:
         cohort_records: ``cohort_members``-like records received per cohort id.
         cohort_syncs: The last ``cohort_syncs`` record per cohort id.
         failed: A failure stopped the run (no STATE may leave after it).
+        judgement: Which lists and cohorts are converged (set at the end of the input).
     """
 
     def __init__(self, settings: Settings, client: SendGridClient) -> None:
@@ -66,6 +77,9 @@ class SyncRun:
         self.settings = settings
         self.client = client
         self.started = time.monotonic()
+        self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        )
         self.outcomes: dict[str, ListOutcome] = {}
         self.cohort_records: Counter[str] = Counter()
         self.cohort_syncs: dict[str, dict] = {}
@@ -87,6 +101,8 @@ class SyncRun:
         self._last_progress = time.monotonic()
         self._finished = False
         self.failed = False
+        self.judgement: Judgement | None = None
+        self._markers_seen: dict[str, dict[str, dict]] = {}  # from the STATEs received
 
     # ----- start --------------------------------------------------------------------------
 
@@ -310,6 +326,40 @@ class SyncRun:
             raise
         return True
 
+    def note_state(self, state: Mapping) -> None:
+        """Remember the ``pending``/``held`` markers of a STATE received (to keep their ``since``).
+
+        Args:
+            state: The STATE value.
+        """
+        for cohort_id, markers in markers_in(state).items():
+            seen = self._markers_seen.setdefault(cohort_id, {})
+            for kind, marker in markers.items():
+                seen.setdefault(kind, marker)
+
+    def state_to_emit(self, state: dict) -> dict:
+        """Return the STATE to write: every cohort whose list is not converged marked pending.
+
+        Before the end of the input no list is final, so every cohort that arrived so far is
+        pending in an intermediate STATE (a stop before its removal must not lose it).
+
+        Args:
+            state: The latest STATE value received.
+
+        Returns:
+            The STATE value to write.
+        """
+        judgement = self.judgement or self._judge(stopped=IN_PROGRESS)
+        return mark_state(
+            state, judgement.cohorts, seen=self._markers_seen, now=self.started_at
+        )
+
+    def _judge(self, *, stopped: str | None) -> Judgement:
+        return judge(
+            self.outcomes.values(), self.cohort_syncs, self.cohort_records,
+            mirror=self.settings.mirror, stopped=stopped,
+        )
+
     def _snapshot(self, list_name: str) -> ListSnapshot:
         snapshot = self._snapshots.get(list_name)
         if snapshot is None:
@@ -372,6 +422,7 @@ class SyncRun:
         except BaseException as exc:
             self.fail(exc)
             raise
+        self.judgement = self._judge(stopped=None)
         too_many = None
         if self.sendgrid_rejections > self.settings.max_sendgrid_rejections:
             too_many = (
@@ -394,6 +445,10 @@ class SyncRun:
             for outcome in self.outcomes.values():
                 if outcome.removal == "not applicable":
                     outcome.removal_reason = "the run stopped before removal"
+            # No STATE leaves after a failure: this is for the report and the log.
+            self.judgement = self._judge(
+                stopped="the run stopped before its list was brought to the cohort"
+            )
             self._report(error=str(exc) or type(exc).__name__)
 
     def _report(self, *, error: str | None) -> dict:
@@ -409,6 +464,7 @@ class SyncRun:
                 sendgrid_rejections_allowed=self.settings.max_sendgrid_rejections,
             )
             report["error"] = error
+            self._add_convergence(report)
             LOGGER.info("%s", render_table(report))
             if self._rejects is not None and self._rejects.counts:
                 LOGGER.info(
@@ -420,6 +476,45 @@ class SyncRun:
         finally:
             self.close()
         return report
+
+    def _add_convergence(self, report: dict) -> None:
+        """Put pending and held cohorts in the report (per list and at the top) and the log."""
+        judgement = self.judgement or self._judge(stopped=IN_PROGRESS)
+        for entry in report["lists"]:
+            verdict = judgement.lists.get(entry["list_name"])
+            entry["pending"] = verdict.reason if verdict and verdict.status == PENDING else None
+            entry["held"] = verdict.reason if verdict and verdict.status == HELD else None
+        pending, held = [], []
+        for cohort_id, verdict in sorted(judgement.cohorts.items()):
+            if verdict.status not in (PENDING, HELD):
+                continue
+            seen = self._markers_seen.get(cohort_id, {}).get(verdict.status) or {}
+            entry = {
+                "cohort_id": cohort_id, "reason": verdict.reason,
+                "since": seen.get("since") or self.started_at, "lists": list(verdict.lists),
+            }
+            if verdict.status == HELD:
+                entry["apply"] = verdict.apply
+            (pending if verdict.status == PENDING else held).append(entry)
+        for cohort_id, markers in sorted(self._markers_seen.items()):
+            marker = markers.get(HELD)
+            if marker is not None and cohort_id not in judgement.cohorts:
+                held.append({"cohort_id": cohort_id, **marker})  # still held from a past run
+        report["pending"], report["held"] = pending, held
+        log = LOGGER.info if self.settings.dry_run else LOGGER.warning
+        after = (
+            "dry run: no STATE is written" if self.settings.dry_run
+            else "no STATE is written after a failure" if self.failed
+            else "the STATE written marks it, so the next run downloads it again"
+        )
+        for entry in pending:
+            log("Cohort %s pending since %s: %s (%s)", entry["cohort_id"], entry["since"],
+                entry["reason"], after)
+        for entry in held:
+            log("Cohort %s: removal held by max_removal_ratio since %s: %s. It is not "
+                "downloaded again until a person decides; to apply the removal, %s",
+                entry["cohort_id"], entry.get("since"), entry.get("reason"),
+                entry.get("apply") or "raise max_removal_ratio and download the cohort again")
 
     def _replay_spool(self) -> None:
         if self._spool is None:
@@ -509,7 +604,9 @@ class SyncRun:
             max_removal_ratio=self.settings.max_removal_ratio,
         )
         if not decision.allowed:
+            # Only the guard refuses a complete cohort: a person's decision, not a fault.
             outcome.removal, outcome.removal_reason = "skipped", decision.reason
+            outcome.held_share = leavers / snapshot.size if snapshot.size else 1.0
             LOGGER.warning("List %r: no removal: %s", list_name, decision.reason)
             return
         if leavers == 0:

@@ -205,7 +205,10 @@ class TargetSendGridContacts(Target):
         super().process_endofpipe()
 
     def _write_state_message(self, state: dict) -> None:
-        """Write STATE only once SendGrid holds every contact received before it.
+        """Write STATE once SendGrid holds every contact received, marking unconverged cohorts.
+
+        Each cohort whose list is not brought to the cohort is marked ``pending`` (or ``held``)
+        in the STATE written (see ``bookmarks.py``).
 
         Why here: the SDK's drain_all (also run mid-stream when records grow old, or on a
         termination signal) drains the sinks and then calls this, but the run pools contacts
@@ -216,4 +219,15 @@ class TargetSendGridContacts(Target):
             state: The latest STATE value.
         """
         if self.run.settle_before_state():
-            super()._write_state_message(state)
+            super()._write_state_message(self.run.state_to_emit(state))
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Keep the latest STATE as the SDK does, noting the tap's pending/held markers.
+
+        Args:
+            message_dict: The STATE message.
+        """
+        super()._process_state_message(message_dict)
+        value = message_dict.get("value")
+        if isinstance(value, dict):
+            self.run.note_state(value)
