@@ -117,6 +117,31 @@ def test_a_list_fed_by_two_cohorts_converges_both_after_one_cut_download(sandbox
     assert pipe.run().downloads == 0
 
 
+def test_a_list_whose_other_cohort_was_not_recomputed_converges_on_the_next_run(
+    sandbox, tmp_path
+):
+    # Only OTHER is recomputed: COHORT is skipped as unchanged, and without its members the
+    # list's leavers cannot be told apart, so both stay pending until one run has both whole.
+    pipe = Pipeline(sandbox, tmp_path, [COHORT, OTHER], list_name="Everyone")
+    assert pipe.run().error is None
+    everyone = sandbox.sendgrid.list_by_name("Everyone")["id"]
+    sandbox.amplitude.churn(OTHER, remove=40)
+    expected = (sandbox.amplitude.expected_emails(COHORT)
+                | sandbox.amplitude.expected_emails(OTHER))
+
+    one = pipe.run()
+    assert one.downloads == 1
+    assert one.tap.syncs()[COHORT]["status"] == "unchanged"
+    assert set(sandbox.sendgrid.member_emails(everyone)) > expected  # held back, rightly
+    both = pipe.run()
+
+    assert both.downloads == 2
+    assert set(sandbox.sendgrid.member_emails(everyone)) == expected
+    assert sorted(one.pending_ids()) == [COHORT, OTHER]
+    assert both.report["pending"] == []
+    assert pipe.run().downloads == 0
+
+
 def test_nothing_pending_means_the_rerun_downloads_nothing(sandbox, tmp_path):
     pipe = Pipeline(sandbox, tmp_path, [COHORT, OTHER], list_name="Everyone")
     first = pipe.run()
