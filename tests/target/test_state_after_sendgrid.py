@@ -9,7 +9,15 @@ from collections.abc import Callable
 import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import MEMBERS_SCHEMA, as_file, member_record, record, schema
+from tests.singer_input import (
+    MEMBERS_SCHEMA,
+    SYNCS_SCHEMA,
+    TARGET_SHAPE,
+    as_file,
+    member_record,
+    record,
+    schema,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +157,43 @@ def test_a_dry_run_writes_no_state(sandbox, watch_states):
     assert sandbox.sendgrid.list_by_name(
         f"[Amplitude] {sandbox.generator.spec(COHORT).name}: {COHORT}"
     ) is None
+
+
+def _partition_state(last_computed: str, **extra: object) -> dict:
+    return {"bookmarks": {"cohort_members": {"partitions": [
+        {"context": {"cohort_id": COHORT}, "last_computed": last_computed,
+         "export_options": "props=1", **extra}]}}}
+
+
+def test_an_intermediate_state_marks_the_cohort_pending_until_its_list_is_mirrored(
+    sandbox, watch_states
+):
+    # A tap that moves the bookmark before the end: the STATE written mid-run must not let a
+    # stop before removal skip the cohort next time.
+    members = _valid_members(sandbox, 12)
+    name = sandbox.generator.spec(COHORT).name
+    bookmark = _partition_state("2026-11-30T10:00:00+00:00")
+    lines = [*_lines(sandbox, members[:6], bookmark, members[6:]),
+             schema("cohort_syncs", SYNCS_SCHEMA, ["cohort_id"]),
+             record("cohort_syncs", TARGET_SHAPE.sync_record(COHORT, name, 12, "complete")),
+             json.dumps({"type": "STATE", "value": _partition_state("2026-11-30T10:00:00+00:00",
+                                                                    other="kept")})]
+
+    written, error = watch_states(lines)
+
+    assert error is None
+    (first, _), *_, (last, _) = written
+    (mid,) = first["bookmarks"]["cohort_members"]["partitions"]
+    assert mid["pending"]["reason"].endswith("the run had not finished when this STATE was written")
+    assert mid["last_computed"] == "2026-11-30T10:00:00+00:00"
+    (final,) = last["bookmarks"]["cohort_members"]["partitions"]
+    assert "pending" not in final
+    assert final["other"] == "kept"
+
+
+def test_state_without_cohort_partitions_passes_through_unchanged(sandbox, watch_states):
+    members = _valid_members(sandbox, 6)
+    other_tap = {"bookmarks": {"signups": {"replication_key_value": "2026-11-01"}}}
+    written, error = watch_states(_lines(sandbox, members, other_tap))
+    assert error is None
+    assert [state for state, _ in written] == [other_tap]
