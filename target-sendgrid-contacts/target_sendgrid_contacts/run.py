@@ -429,6 +429,7 @@ class SyncRun:
                 f"SendGrid refused {self.sendgrid_rejections} contacts (see the rejects file); "
                 f"max_sendgrid_rejections allows {self.settings.max_sendgrid_rejections}."
             )
+            self.failed = True  # the run exits non-zero: no STATE may leave after it
         report = self._report(error=too_many)
         if too_many:
             raise TooManyRejectionsError(too_many)

@@ -6,12 +6,14 @@ as it was. Each ``Pipeline.run`` starts from that state, like the next scheduled
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
+from singer_sdk import Target
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
 from tests.tap.harness import TapRun, export_requests, run_tap, tap_config
@@ -79,14 +81,16 @@ class Pipeline:
         lines = "".join(json.dumps(m) + "\n" for m in tap_run.messages)
         report_path = self.workdir / f"report-{self.runs}.json"
         config = {**self.target_config, "report_path": str(report_path), **(target or {})}
-        out = io.StringIO()
+        states: list[dict] = []
         error: BaseException | None = None
-        with contextlib.redirect_stdout(out):
+        # The SDK's own writer only prints the STATE it is handed; recording it there keeps
+        # the target's whole path to it, and does not depend on pytest leaving sys.stdout be.
+        with mock.patch.object(Target, "_write_state_message",
+                               lambda _target, state: states.append(copy.deepcopy(state))):
             try:
                 TargetSendGridContacts(config=config).listen(io.StringIO(lines))
             except Exception as exc:  # noqa: BLE001 - some runs fail on purpose
                 error = exc
-        states = [json.loads(line) for line in out.getvalue().splitlines() if line]
         if states:
             self.state = states[-1]
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
