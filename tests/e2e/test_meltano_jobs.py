@@ -158,3 +158,30 @@ def test_schedules_are_defined(meltano):
     assert result.returncode == 0, result.stderr
     assert "amplitude-to-sendgrid-hourly" in result.stdout
     assert "amplitude-to-sendgrid-daily" in result.stdout
+
+
+def test_after_an_unreadable_list_export_the_next_meltano_run_removes_the_leavers(
+    sandbox, meltano
+):
+    # Meltano keeps the STATE the target wrote: the cohort stays pending in it, so the healthy
+    # rerun downloads it again although Amplitude did not recompute it.
+    assert meltano("run", "amplitude-to-sendgrid").returncode == 0
+    requests.post(f"{sandbox.amplitude_url}/_sandbox/cohorts/pwrusr1/churn",
+                  json={"remove": 30}, timeout=10).raise_for_status()
+    listed = _list_for(sandbox, "pwrusr1")
+    sandbox.faults.add("sendgrid", "GET", r"/v3/marketing/contacts/exports/[^/]+$", times=None,
+                       status=200, body={"id": "x", "status": "failure", "message": "no"})
+    broken = meltano("run", "amplitude-to-sendgrid")
+    assert broken.returncode == 0, broken.stderr[-4000:]
+    assert [p["cohort_id"] for p in broken.report["pending"]] == ["pwrusr1"]
+    assert _members(sandbox, listed["id"]) > sandbox.generator.expected_emails("pwrusr1")
+    sandbox.faults.clear()
+    downloads = len(_downloads(sandbox))
+
+    healed = meltano("run", "amplitude-to-sendgrid")
+
+    assert healed.returncode == 0, healed.stderr[-4000:]
+    assert [r["path"] for r in _downloads(sandbox)[downloads:]] == [
+        "/api/5/cohorts/request/pwrusr1"]
+    assert _members(sandbox, listed["id"]) == sandbox.generator.expected_emails("pwrusr1")
+    assert healed.report["pending"] == []
