@@ -142,6 +142,22 @@ def test_a_list_whose_other_cohort_was_not_recomputed_converges_on_the_next_run(
     assert pipe.run().downloads == 0
 
 
+def test_in_upsert_mode_only_the_cohort_not_delivered_whole_is_pending(sandbox, tmp_path):
+    pipe = Pipeline(sandbox, tmp_path, [COHORT, OTHER], sync_mode="upsert")
+    assert pipe.run().error is None
+    sandbox.amplitude.churn(COHORT, add=5)
+    sandbox.amplitude.churn(OTHER, add=5)
+    sandbox.faults.add("storage", "GET", rf"/files/.*{COHORT}", times=None, truncate_after=3000)
+    cut = pipe.run()
+    assert cut.pending_ids() == [COHORT]  # OTHER's upserts are done: nothing to remove
+    assert "pending" not in partitions(pipe.state)[OTHER]
+    sandbox.faults.clear()
+    healed = pipe.run()
+    assert healed.downloads == 1
+    assert list_emails(sandbox, COHORT) == sandbox.amplitude.expected_emails(COHORT)
+    assert healed.report["pending"] == []
+
+
 def test_nothing_pending_means_the_rerun_downloads_nothing(sandbox, tmp_path):
     pipe = Pipeline(sandbox, tmp_path, [COHORT, OTHER], list_name="Everyone")
     first = pipe.run()
