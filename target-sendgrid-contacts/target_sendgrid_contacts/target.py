@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, ClassVar
 import requests
 from singer_sdk import Target
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
+from target_sendgrid_contacts.input_reader import PrivateMsgSpecReader
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE
 from target_sendgrid_contacts.run import SyncRun
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
@@ -32,7 +32,7 @@ class TargetSendGridContacts(Target):
     """Keeps SendGrid Marketing contact lists in step with the records it receives."""
 
     name = "target-sendgrid-contacts"
-    message_reader_class = MsgSpecReader
+    message_reader_class = PrivateMsgSpecReader  # errors name the line, never its content
     default_sink_class = ContactsSink
     # No VALIDATE_RECORDS: per-record JSON-schema validation is always off (our checks suffice).
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
@@ -140,7 +140,7 @@ class TargetSendGridContacts(Target):
         parse_env_config: bool = False,
         validate_config: bool = True,
         setup_mapper: bool = True,
-        message_reader: MsgSpecReader | None = None,
+        message_reader: PrivateMsgSpecReader | None = None,
         session: requests.Session | None = None,
     ) -> None:
         """Read the settings and check the key with a real call, before any input.
@@ -177,6 +177,8 @@ class TargetSendGridContacts(Target):
         except (SendGridError, ValueError) as exc:
             self.run.close()
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
+        if isinstance(self.message_reader, PrivateMsgSpecReader):
+            self.message_reader.on_failure = self.run.fail
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """Pick the sink: completeness signal, ignored metadata, or contacts.
@@ -192,6 +194,28 @@ class TargetSendGridContacts(Target):
         if stream_name in IGNORED_STREAMS:
             return IgnoredSink
         return ContactsSink
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """Stop: ACTIVATE_VERSION is not handled, and ignoring it would drop what it asks.
+
+        Args:
+            message_dict: The message.
+
+        Raises:
+            InputLineError: Always.
+        """
+        raise self._reader.error(
+            "ACTIVATE_VERSION is not supported by this target (the list follows its cohort "
+            "through cohort_syncs instead); the run stops and STATE is not written"
+        )
+
+    @property
+    def _reader(self) -> PrivateMsgSpecReader:
+        reader = self.message_reader
+        if not isinstance(reader, PrivateMsgSpecReader):
+            msg = "the target needs its PrivateMsgSpecReader"
+            raise TypeError(msg)
+        return reader
 
     def process_endofpipe(self) -> None:
         """Finish every upsert, then mirror and report, and only then let STATE out.
