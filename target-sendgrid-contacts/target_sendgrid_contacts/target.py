@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from typing import TYPE_CHECKING, ClassVar
 
 import requests
@@ -10,6 +11,14 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
+from target_sendgrid_contacts.batch_files import (
+    BatchFileError,
+    BatchFiles,
+    check_encoding,
+    check_present,
+    local_paths,
+    read_records,
+)
 from target_sendgrid_contacts.input_reader import PrivateMsgSpecReader
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE
 from target_sendgrid_contacts.run import SyncRun
@@ -177,8 +186,53 @@ class TargetSendGridContacts(Target):
         except (SendGridError, ValueError) as exc:
             self.run.close()
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
-        if isinstance(self.message_reader, PrivateMsgSpecReader):
-            self.message_reader.on_failure = self.run.fail
+        self.batch_files = BatchFiles()
+        atexit.register(self.batch_files.remove_left)  # also when a signal or failure ends it
+        self._reader.on_failure = self._on_failure
+
+    def _on_failure(self, exc: BaseException) -> None:
+        self.run.fail(exc)
+        removed = self.batch_files.remove_left()
+        if removed:
+            self.logger.info("Removed %d batch files the stopped run had not read", removed)
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """Take in a BATCH message's records exactly as if they had come as RECORD messages.
+
+        Each record goes through the SDK's record intake (stream maps, key checks, our sinks),
+        so mapping, validation, counts, the completeness signal and STATE order are the same.
+        Each file is removed once all its records are taken in.
+
+        Args:
+            message_dict: The BATCH message.
+
+        Raises:
+            InputLineError: The encoding is not jsonl, a file is missing or unreadable.
+        """
+        self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
+        stream = message_dict["stream"]
+        try:
+            compression = check_encoding(message_dict["encoding"])
+            paths = local_paths(message_dict["manifest"])
+            self.batch_files.hand([p for p in paths if p.is_file()])
+            check_present(paths)
+            taken = 0
+            for path in paths:
+                for record in read_records(path, compression):
+                    self._process_record_message(
+                        {"type": "RECORD", "stream": stream, "record": record}
+                    )
+                    taken += 1
+                self.batch_files.done(path)
+        except BatchFileError as exc:
+            raise self._reader.error(
+                f"BATCH message: {exc}; the run stops and STATE is not written"
+            ) from None
+        self.batch_files.records_read += taken
+        self.logger.info(
+            "BATCH of stream %r: %d records from %d files taken in; the files are removed",
+            stream, taken, len(paths),
+        )
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """Pick the sink: completeness signal, ignored metadata, or contacts.
