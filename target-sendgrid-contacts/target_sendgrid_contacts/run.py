@@ -15,6 +15,7 @@ from target_sendgrid_contacts.batching import MAX_CONTACTS_PER_REQUEST
 from target_sendgrid_contacts.completeness import cohort_completeness
 from target_sendgrid_contacts.custom_fields import CustomFields
 from target_sendgrid_contacts.duplicates import SeenEmails
+from target_sendgrid_contacts.interruption import Activity
 from target_sendgrid_contacts.items import Item
 from target_sendgrid_contacts.list_names import ListNamer
 from target_sendgrid_contacts.mapping import Mapped
@@ -54,6 +55,8 @@ class SyncRun:
         cohort_records: ``cohort_members``-like records received per cohort id.
         cohort_syncs: The last ``cohort_syncs`` record per cohort id.
         failed: A failure stopped the run (no STATE may leave after it).
+        activity: What the run is doing now (for the line a signal leaves).
+        interrupted: That line, once a signal stopped the run.
     """
 
     def __init__(self, settings: Settings, client: SendGridClient) -> None:
@@ -87,6 +90,8 @@ class SyncRun:
         self._last_progress = time.monotonic()
         self._finished = False
         self.failed = False
+        self.activity = Activity()
+        self.interrupted: str | None = None
 
     # ----- start --------------------------------------------------------------------------
 
@@ -319,13 +324,14 @@ class SyncRun:
             else:
                 self.outcomes[list_name].list_id = list_id
                 try:
-                    snapshot = ListSnapshot.load(
-                        self.client, list_id,
-                        custom_field_names=self.require_fields().names_by_id(),
-                        workdir=self._workdir,
-                        poll_interval=self.settings.job_poll_interval,
-                        timeout=self.settings.job_timeout,
-                    )
+                    with self.activity.doing(f"reading the export of list {list_name!r}"):
+                        snapshot = ListSnapshot.load(
+                            self.client, list_id,
+                            custom_field_names=self.require_fields().names_by_id(),
+                            workdir=self._workdir,
+                            poll_interval=self.settings.job_poll_interval,
+                            timeout=self.settings.job_timeout,
+                        )
                 except ExportError as exc:
                     # One unreadable list must not stop the others: upsert all its contacts
                     # (costs requests, loses nothing) and remove nobody from it this run.
@@ -344,7 +350,11 @@ class SyncRun:
             outcome.list_id = outcome.list_id or self._require_directory().find(outcome.name)
             return
         outcome.list_id = self._require_directory().find_or_create(outcome.name)
-        self._require_uploader().upsert(outcome, outcome.list_id, to_send)
+        with self.activity.doing(
+            f"upserting {len(to_send)} contacts into list {outcome.name!r} (waiting for "
+            "SendGrid's import job)"
+        ):
+            self._require_uploader().upsert(outcome, outcome.list_id, to_send)
 
     # ----- end of input -------------------------------------------------------------------
 
@@ -394,7 +404,16 @@ class SyncRun:
             for outcome in self.outcomes.values():
                 if outcome.removal == "not applicable":
                     outcome.removal_reason = "the run stopped before removal"
-            self._report(error=str(exc) or type(exc).__name__)
+            self._report(error=self.interrupted or str(exc) or type(exc).__name__)
+
+    def interrupt(self, line: str) -> None:
+        """A signal stops the run: no STATE may leave any more.
+
+        Args:
+            line: What was interrupted (it becomes the report's error).
+        """
+        self.interrupted = line
+        self.failed = True
 
     def _report(self, *, error: str | None) -> dict:
         self._finished = True
@@ -520,11 +539,12 @@ class SyncRun:
             outcome.removal = "dry run"
             outcome.removal_reason = f"{decision.reason}; would remove {leavers}"
             return
-        outcome.removed = remove_from_list(
-            self.client, outcome.list_id or self._require_directory().find(list_name) or "",
-            snapshot.leavers(), poll_interval=self.settings.job_poll_interval,
-            timeout=self.settings.job_timeout,
-        )
+        with self.activity.doing(f"removing {leavers} leavers from list {list_name!r}"):
+            outcome.removed = remove_from_list(
+                self.client, outcome.list_id or self._require_directory().find(list_name) or "",
+                snapshot.leavers(), poll_interval=self.settings.job_poll_interval,
+                timeout=self.settings.job_timeout,
+            )
         outcome.removal, outcome.removal_reason = "ran", f"{reasons}; {decision.reason}"
 
     def _skip_unreadable(self, list_name: str, outcome: ListOutcome) -> bool:

@@ -20,6 +20,12 @@ from target_sendgrid_contacts.batch_files import (
     read_records,
 )
 from target_sendgrid_contacts.input_reader import PrivateMsgSpecReader
+from target_sendgrid_contacts.interruption import (
+    IDLE,
+    exit_code,
+    restore_default_handlers,
+    signal_name,
+)
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE
 from target_sendgrid_contacts.run import SyncRun
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
@@ -29,6 +35,7 @@ from target_sendgrid_contacts.sinks import CohortSyncsSink, ContactsSink, Ignore
 
 if TYPE_CHECKING:
     from pathlib import PurePath
+    from types import FrameType
 
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.sinks import Sink
@@ -281,6 +288,32 @@ class TargetSendGridContacts(Target):
             self.drain_one(sink)
         self.run.finish()
         super().process_endofpipe()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at once on SIGTERM/SIGINT: write no STATE, say what was cut, exit 128+N.
+
+        Replaces the SDK's handler, which drains every sink, writes STATE and exits 0: that
+        would report success, and could let STATE out before SendGrid holds the contacts.
+        Contacts already upserted stay; the rerun (from the last STATE) sends the rest.
+
+        Args:
+            signum: Signal number.
+            frame: Unused.
+
+        Raises:
+            SystemExit: Always, with 128 + the signal number.
+        """
+        restore_default_handlers()
+        name, code = signal_name(signum), exit_code(signum)
+        activity = self.run.activity.now
+        if activity == IDLE:
+            reader = self._reader
+            stream = f", stream {reader.stream!r}" if reader.stream else ""
+            activity = f"reading input (line {reader.line_number}{stream})"
+        line = f"Interrupted by {name} while {activity}: STATE not written; exit {code}"
+        self.run.interrupt(line)
+        self.logger.error("%s", line)
+        raise SystemExit(code)
 
     def _write_state_message(self, state: dict) -> None:
         """Write STATE only once SendGrid holds every contact received before it.

@@ -30,18 +30,18 @@ BIRTHDAY_SCHEMA = {
 }
 
 CASES = {
-    "not JSON": (GOOD + [BAD_RECORD[:-40] + "}}}} x"], "\n",
+    "not JSON": ([*GOOD, BAD_RECORD[:-40] + "}}}} x"], "\n",
                  "Input line 4 (stream 'cohort_members'): not valid JSON"),
-    "truncated last line": (GOOD + [BAD_RECORD[:60]], "",
+    "truncated last line": ([*GOOD, BAD_RECORD[:60]], "",
                             "Input line 4 (stream 'cohort_members'): the last line is cut short"),
     "a message without its record": (
-        GOOD + [json.dumps({"type": "RECORD", "stream": "cohort_members", "rec": MEMBER})], "\n",
+        [*GOOD, json.dumps({"type": "RECORD", "stream": "cohort_members", "rec": MEMBER})], "\n",
         "Input line 4 (stream 'cohort_members'): the RECORD lacks record"),
     "an unknown message type": (
-        GOOD + [json.dumps({"type": "FANCY", "record": MEMBER})], "\n",
+        [*GOOD, json.dumps({"type": "FANCY", "record": MEMBER})], "\n",
         "Input line 4: message type 'FANCY' is not a Singer message this target handles"),
     "ACTIVATE_VERSION": (
-        GOOD + [json.dumps({"type": "ACTIVATE_VERSION", "stream": "cohort_members",
+        [*GOOD, json.dumps({"type": "ACTIVATE_VERSION", "stream": "cohort_members",
                             "version": 1, "note": SECRET_EMAIL})], "\n",
         "Input line 4 (stream 'cohort_members'): ACTIVATE_VERSION is not supported"),
     "a date-time holding an email": (
