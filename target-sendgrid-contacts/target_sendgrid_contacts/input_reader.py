@@ -77,6 +77,7 @@ class PrivateMsgSpecReader(MsgSpecReader):
         self.line_number = 0
         self.stream: str | None = None
         self._last_line_complete = True
+        self._shown_streams: dict[str, str] = {}  # stream names checked fit to be logged
         # Told of any failure while reading, so the run can report what it did before it.
         self.on_failure: Callable[[BaseException], None] | None = None
 
@@ -118,8 +119,10 @@ class PrivateMsgSpecReader(MsgSpecReader):
             self.assert_line_requires(message, requires={"type"})
             message_type = message["type"]
             stream = message.get("stream")
-            if isinstance(stream, str) and _STREAM_NAME.fullmatch(stream):
-                self.stream = stream
+            if stream is not None:
+                self.stream = self._shown_streams.get(stream) if type(stream) is str else None
+                if self.stream is None and type(stream) is str and _STREAM_NAME.fullmatch(stream):
+                    self.stream = self._shown_streams[stream] = stream
             callback = callbacks.get(message_type)
             try:
                 if callback is None:
