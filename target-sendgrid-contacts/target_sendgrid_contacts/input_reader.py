@@ -181,7 +181,9 @@ class PrivateMsgSpecReader(MsgSpecReader):
         """
         return InputLineError(f"{_where(self.line_number, self.stream)}: {problem}")
 
-    def assert_line_requires(self, line_dict: dict, requires: set[str]) -> None:  # type: ignore[override]
+    def assert_line_requires(  # type: ignore[override]
+        self, line_dict: dict, requires: set[str]
+    ) -> None:
         """Check that a message has the keys it needs, naming only the missing keys.
 
         Args:

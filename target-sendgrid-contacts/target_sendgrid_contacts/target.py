@@ -217,10 +217,24 @@ class TargetSendGridContacts(Target):
             InputLineError: The encoding is not jsonl, a file is missing or unreadable.
         """
         self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
-        stream = message_dict["stream"]
+        self.take_in_batch(
+            message_dict["stream"], message_dict["encoding"], message_dict["manifest"]
+        )
+
+    def take_in_batch(self, stream: str, encoding: object, manifest: object) -> None:
+        """Feed a BATCH's files, record by record, to the RECORD intake; remove each once read.
+
+        Args:
+            stream: The stream the records belong to (as in their RECORD messages).
+            encoding: ``{"format": "jsonl", "compression": "gzip" | None}``.
+            manifest: The files (``file://`` URLs).
+
+        Raises:
+            InputLineError: The encoding is not jsonl, a file is missing or unreadable.
+        """
         try:
-            compression = check_encoding(message_dict["encoding"])
-            paths = local_paths(message_dict["manifest"])
+            compression = check_encoding(encoding)
+            paths = local_paths(manifest)
             self.batch_files.hand([p for p in paths if p.is_file()])
             check_present(paths)
             taken = 0

@@ -151,3 +151,29 @@ def test_an_encoding_other_than_jsonl_is_a_clear_failure(sandbox, tmp_path):
     assert done.returncode != 0
     assert "batch format 'parquet' is not supported" in done.stderr
     assert done.stdout == ""
+
+
+def test_the_sdk_batch_hook_of_a_sink_takes_the_records_in_too(sandbox, tmp_path):
+    """process_batch_files on a sink (the SDK's hook) feeds the same record intake."""
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
+    from target_sendgrid_contacts.target import TargetSendGridContacts
+
+    from tests.singer_input import cohort_lines
+
+    lines = cohort_lines(sandbox.generator, ["trlrsk2"])
+    members = [json.loads(line)["record"] for line in lines
+               if '"cohort_members"' in line and '"RECORD"' in line]
+    path = tmp_path / "members.json.gz"
+    path.write_bytes(gzip.compress("".join(json.dumps(m) + "\n" for m in members).encode()))
+    config = json.loads(target_config(sandbox, tmp_path).read_text())
+    target = TargetSendGridContacts(config=config)
+    schema_line = next(line for line in lines if '"SCHEMA"' in line and "cohort_members" in line)
+    target._process_schema_message(json.loads(schema_line))
+    sink = target.get_sink("cohort_members")
+    sink.process_batch_files(BaseBatchFileEncoding("jsonl", "gzip"), [path.as_uri()])
+    target.process_endofpipe()
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["totals"]["received"] == len(members)
+    assert report["totals"]["adds_up"] is True
+    assert not path.exists()
