@@ -319,13 +319,15 @@ class TargetSendGridContacts(Target):
         """
         restore_default_handlers()
         name, code = signal_name(signum), exit_code(signum)
-        activity = self.run.activity.now
+        run: SyncRun | None = getattr(self, "run", None)  # None during the key check
+        activity = run.activity.now if run is not None else "checking the SendGrid key"
         if activity == IDLE:
             reader = self._reader
             stream = f", stream {reader.stream!r}" if reader.stream else ""
-            activity = f"reading input (line {reader.line_number}{stream})"
+            activity = f"reading input (at line {reader.line_number}{stream})"
         line = f"Interrupted by {name} while {activity}: STATE not written; exit {code}"
-        self.run.interrupt(line)
+        if run is not None:
+            run.interrupt(line)
         self.logger.error("%s", line)
         raise SystemExit(code)
 
