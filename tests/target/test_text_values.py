@@ -80,3 +80,37 @@ def test_a_contact_with_odd_names_is_synced_with_clean_names_and_drops_counted()
         mapped = mapper.map({"email": "a@b.co", **extra}, Counter(), unconvertible)
         assert mapped.contact == {"email": "a@b.co", **expected}
     assert unconvertible == {"first_name": 1, "last_name": 1}
+
+
+@pytest.mark.integration
+def test_odd_names_reach_sendgrid_clean_and_the_report_counts_what_was_left_empty(
+    sandbox, run_target
+):
+    from tests.singer_input import MEMBERS_SCHEMA, record, schema
+
+    people = [
+        ("ann@example.com", ["Ann", "Marie"], "Sm\x00ith\x1b"),
+        ("bob@example.com", True, {"family": "Jones"}),
+        ("cy@example.com", "Cy\nRil", 3),
+    ]
+    lines = [schema("people", MEMBERS_SCHEMA, ["amplitude_id"])]
+    for n, (email, first, last) in enumerate(people):
+        lines.append(record("people", {"amplitude_id": n, "user_properties": {
+            "email": email, "first_name": first, "last_name": last}}))
+
+    result = run_target(lines, list_name="Odd names", raise_errors=True)
+
+    entry = result.report["lists"][0]
+    assert entry["upserted"] == 3
+    assert entry["adds_up"] is True
+    assert entry["unconvertible"] == {"first_name": 1, "last_name": 1}
+    assert result.report["totals"]["unconvertible"] == {"first_name": 1, "last_name": 1}
+    assert "left empty (value did not fit): first_name 1, last_name 1" in result.log
+    stored = {c["email"]: c for c in sandbox.sendgrid.members(
+        sandbox.sendgrid.list_by_name("Odd names")["id"])}
+    assert (stored["ann@example.com"].get("first_name"), stored["ann@example.com"]["last_name"]) \
+        == (None, "Smith")
+    assert (stored["bob@example.com"]["first_name"], stored["bob@example.com"].get("last_name")) \
+        == ("true", None)
+    assert (stored["cy@example.com"]["first_name"], stored["cy@example.com"]["last_name"]) \
+        == ("Cy Ril", "3")
