@@ -12,6 +12,7 @@ the run) plus peak resident memory (RSS, sampled every 20 ms with psutil).
     .venv/bin/python benchmarks/target_throughput.py --records 100000
     .venv/bin/python benchmarks/target_throughput.py --records 2000000 --skip-sandbox-run
     .venv/bin/python benchmarks/target_throughput.py --records 100000 --profile
+    .venv/bin/python benchmarks/target_throughput.py --records 100000 --batch --skip-sandbox-run
 
 Measured on the 2-core sandbox machine (2026-11-26): 100,000 records, dry run ~49,500 rec/s
 (target time; ~33,500 rec/s counting interpreter start-up), first sandbox run ~33,500 rec/s,
@@ -25,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gzip
 import io
 import json
 import pstats
 import tempfile
 import time
 from pathlib import Path
+from typing import TextIO
 
 from common import bench_sandbox, cli, run_measured, target_config, write_lines
 
@@ -46,6 +49,47 @@ def write_input(generator: object, path: Path, records: int) -> None:
     write_lines(path, singer_lines(generator, [COHORT]))
     print(f"generated {records:,} records in {time.monotonic() - started:.1f} s "
           f"({path.stat().st_size / 1e6:.0f} MB)")
+
+
+def write_batch_input(input_path: Path, workdir: Path, batch_size: int = 10_000) -> Path:
+    """The same input as SDK BATCH messages (gzip jsonl files of batch_size records).
+
+    The target deletes the files once read, so this is called before every run.
+    """
+    out_path = workdir / "input.batch.singer"
+    files = workdir / "batches"
+    files.mkdir(exist_ok=True)
+    pending: dict[str, list[str]] = {}
+    counter = 0
+
+    def flush(stream: str, out: TextIO) -> None:
+        nonlocal counter
+        rows = pending.pop(stream, [])
+        if not rows:
+            return
+        counter += 1
+        path = files / f"{stream}-{counter}.json.gz"
+        with gzip.open(path, "wt", compresslevel=1) as gz:
+            gz.write("\n".join(rows) + "\n")
+        out.write(json.dumps({"type": "BATCH", "stream": stream,
+                              "encoding": {"format": "jsonl", "compression": "gzip"},
+                              "manifest": [path.as_uri()]}) + "\n")
+
+    with input_path.open() as lines, out_path.open("w") as out:
+        for line in lines:
+            message = json.loads(line)
+            if message["type"] != "RECORD":
+                for stream in list(pending):
+                    flush(stream, out)
+                out.write(line)
+                continue
+            rows = pending.setdefault(message["stream"], [])
+            rows.append(json.dumps(message["record"]))
+            if len(rows) >= batch_size:
+                flush(message["stream"], out)
+        for stream in list(pending):
+            flush(stream, out)
+    return out_path
 
 
 def run_target(config: dict, input_path: Path, workdir: Path, label: str) -> dict:
@@ -95,6 +139,8 @@ def main() -> None:
     parser.add_argument("--skip-sandbox-run", action="store_true",
                         help="only the dry run (e.g. for the 2,000,000-record memory figure)")
     parser.add_argument("--profile", action="store_true", help="also profile a dry run in-process")
+    parser.add_argument("--batch", action="store_true",
+                        help="also a dry run on the same records as SDK BATCH files")
     args = parser.parse_args()
 
     with (bench_sandbox(COHORT, "Benchmark cohort", args.records, import_delay_seconds=0.05,
@@ -106,6 +152,10 @@ def main() -> None:
         base = target_config(sb, job_poll_interval_seconds=0.05)
         show("dry run (pure processing)",
              run_target({**base, "dry_run": True}, input_path, workdir, "dry"), args.records)
+        if args.batch:
+            batch_input = write_batch_input(input_path, workdir)
+            show("dry run, BATCH input", run_target({**base, "dry_run": True}, batch_input,
+                                                    workdir, "dry-batch"), args.records)
         if not args.skip_sandbox_run:
             show("sandbox, first run", run_target(base, input_path, workdir, "first"),
                  args.records)

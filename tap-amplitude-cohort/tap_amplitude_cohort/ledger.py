@@ -62,6 +62,24 @@ class SyncLedger:
         """Record (or replace) a cohort's outcome."""
         self._outcomes[outcome.cohort_id] = outcome
 
+    def interrupt(self, cohort_id: str, message: str) -> None:
+        """Fail a cohort a signal stopped (keeping what is known of it).
+
+        Args:
+            cohort_id: The cohort in flight.
+            message: Why (``interrupted by SIGTERM``).
+        """
+        known = self._outcomes.get(cohort_id)
+        self._outcomes[cohort_id] = CohortOutcome(
+            cohort_id,
+            known.cohort_name if known else None,
+            known.cohort_last_computed if known else None,
+            FAILED,
+            known.member_count if known else 0,
+            message,
+            datetime.datetime.now(datetime.timezone.utc),
+        )
+
     @property
     def outcomes(self) -> list[CohortOutcome]:
         """Every outcome, in the order the cohorts were processed."""

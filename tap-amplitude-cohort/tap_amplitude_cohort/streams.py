@@ -290,10 +290,12 @@ class CohortMembersStream(Stream):
             return
 
         delivered = 0
+        activity = self._tap.activity  # type: ignore[attr-defined]
         try:
-            for record in self._download(cohort_id, name, last_computed):
-                yield record
-                delivered += 1
+            with activity.doing(f"downloading cohort {cohort_id} ({name})", cohort_id):
+                for record in self._download(cohort_id, name, last_computed):
+                    yield record
+                    delivered += 1
         except GeneratorExit:
             # The sync was stopped part-way (a record limit, a signal): not a whole cohort.
             finish(FAILED, delivered, f"the sync stopped after {delivered} members")
@@ -331,12 +333,14 @@ class CohortMembersStream(Stream):
             name,
             self._ledger.downloads,
         )
-        client.wait_for_export(
-            request_id,
-            cohort_id=cohort_id,
-            poll_interval=float(self.config.get("poll_interval_seconds", 5)),
-            max_wait=float(self.config.get("max_export_wait_seconds", 3600)),
-        )
+        activity = self._tap.activity  # type: ignore[attr-defined]
+        with activity.doing(f"waiting for Amplitude's export of cohort {cohort_id} ({name})"):
+            client.wait_for_export(
+                request_id,
+                cohort_id=cohort_id,
+                poll_interval=float(self.config.get("poll_interval_seconds", 5)),
+                max_wait=float(self.config.get("max_export_wait_seconds", 3600)),
+            )
         with client.open_export_file(request_id, cohort_id=cohort_id) as body:
             yield from member_records(
                 iter_csv_rows(body),
@@ -379,8 +383,10 @@ class CohortSyncsStream(Stream):
         The SDK writes the STATE message after the last record, so the new bookmarks reach
         the target only after the completeness records they rest on.
         """
-        for outcome in self._ledger.outcomes:
-            yield outcome.as_record()
+        activity = self._tap.activity  # type: ignore[attr-defined]
+        with activity.doing("writing cohort_syncs (the completeness signal)"):
+            for outcome in self._ledger.outcomes:
+                yield outcome.as_record()
         for outcome in self._ledger.outcomes:
             if outcome.status == COMPLETE and outcome.cohort_last_computed is not None:
                 self._members.save_bookmark(outcome.cohort_id, outcome.cohort_last_computed)

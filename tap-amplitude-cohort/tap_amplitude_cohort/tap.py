@@ -18,10 +18,18 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from tap_amplitude_cohort.amplitude.client import AmplitudeClient
 from tap_amplitude_cohort.directory import CohortDirectory
 from tap_amplitude_cohort.fastpath import RecordBufferedWriter
+from tap_amplitude_cohort.interruption import (
+    Activity,
+    exit_code,
+    restore_default_handlers,
+    signal_name,
+)
 from tap_amplitude_cohort.ledger import SyncLedger
 from tap_amplitude_cohort.streams import CohortMembersStream, CohortsStream, CohortSyncsStream
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 REGION_URLS = {
@@ -168,6 +176,7 @@ class TapAmplitudeCohort(Tap):
     def __init__(self, *, validate_config: bool = True, **kwargs: Any) -> None:
         # The ledger must exist before the SDK discovers streams inside super().__init__.
         self.ledger = SyncLedger()
+        self.activity = Activity()
         super().__init__(validate_config=validate_config, **kwargs)
         if validate_config:
             try:
@@ -209,6 +218,35 @@ class TapAmplitudeCohort(Tap):
         streams = super().streams
         ordered = {name: streams[name] for name in STREAM_ORDER if name in streams}
         return ordered | {n: s for n, s in streams.items() if n not in ordered}
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop at once on SIGTERM/SIGINT: fail the cohort in flight, write no STATE, exit 128+N.
+
+        Replaces the SDK's handler, which writes STATE and exits 0 (a scheduler would record
+        a successful sync that delivered nothing). Records already written stay valid; without
+        a ``complete`` cohort_syncs record for the cohort in flight the target removes nobody
+        on its account, and its bookmark does not move.
+
+        Args:
+            signum: Signal number.
+            frame: Unused.
+
+        Raises:
+            SystemExit: Always, with 128 + the signal number.
+        """
+        restore_default_handlers()
+        name, code = signal_name(signum), exit_code(signum)
+        cohort_id = self.activity.cohort_id
+        if cohort_id is not None:
+            self.ledger.interrupt(cohort_id, f"interrupted by {name}")
+            outcome = f"cohort {cohort_id} failed and its bookmark did not move"
+        else:
+            outcome = "no bookmark moved"
+        self.logger.error(
+            "Interrupted by %s while %s: %s; STATE not written; exit %d",
+            name, self.activity.now, outcome, code,
+        )
+        raise SystemExit(code)
 
     def finish_run(self) -> int:
         """Log the run's outcome and return the process exit code (1 if a cohort failed)."""

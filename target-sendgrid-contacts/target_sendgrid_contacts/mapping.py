@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from target_sendgrid_contacts.emails import check_email
+from target_sendgrid_contacts.text_values import text_value
 
 # SendGrid's limits for the reserved fields we write (contacts spec, ContactRequest maxLength).
 NAME_MAX_LENGTH = 50
@@ -139,7 +139,8 @@ def _parse_date(value: str) -> dt.date | None:
 def convert_value(value: object, field_type: str) -> str | int | float | None:
     """Convert a record value to what SendGrid takes for a custom field type.
 
-    Text is trimmed text (objects as JSON), Number an int or float, Date ``MM/DD/YYYY``.
+    Text as :func:`text_value` makes it (a list or object is not text), Number an int or
+    float, Date ``MM/DD/YYYY``.
 
     Args:
         value: Record value (datetimes arrive as ``datetime`` objects).
@@ -174,13 +175,7 @@ def convert_value(value: object, field_type: str) -> str | int | float | None:
         else:
             day = _parse_date(str(value))
         return day.strftime("%m/%d/%Y") if day else None
-    if isinstance(value, (dict, list)):
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    elif isinstance(value, dt.datetime):
-        text = value.isoformat()
-    else:
-        text = str(value).strip()
-    return text or None
+    return text_value(value).text
 
 
 @dataclass(frozen=True)
@@ -264,7 +259,8 @@ class ContactMapper:
         Args:
             record: The record (after the SDK's parsing).
             truncated: Receives a count per field cut to SendGrid's limit.
-            unconvertible: Receives a count per custom field value that could not be converted.
+            unconvertible: Receives a count per field (name or custom) whose value was left
+                out because it did not fit (a list or object as text, a word as a number).
 
         Returns:
             The contact, or a rejection with its reason.
@@ -277,12 +273,15 @@ class ContactMapper:
             value = read(record)
             if value is None:
                 continue
-            text = (value if type(value) is str else str(value)).strip()
+            text, dropped = text_value(value)
+            if text is None:
+                if dropped:
+                    unconvertible[field] += 1
+                continue
             if len(text) > NAME_MAX_LENGTH:
                 text = text[:NAME_MAX_LENGTH].rstrip()
                 truncated[field] += 1
-            if text:
-                contact[field] = text
+            contact[field] = text
         if self._custom:
             custom = {}
             for spec, read in self._custom:

@@ -22,7 +22,8 @@ class ListOutcome:
         unchanged: Contacts already on the list with equal values (mirror mode), not sent.
         rejected: Rejections by reason code.
         truncated: Values cut to SendGrid's limits, by field.
-        unconvertible: Custom field values left out because they did not fit the field type.
+        unconvertible: Values left out by field (name or custom field) because they did not
+            fit: a list or object as text, a word as a number; the contact is still synced.
         removed: Members taken off the list (in a dry run: that would be).
         removal: ``ran``, ``skipped`` or ``not applicable``, with ``removal_reason``.
         removal_reason: Why removal ran or not.

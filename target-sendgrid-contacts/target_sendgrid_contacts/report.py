@@ -43,15 +43,18 @@ def build_report(
     lists = [o.as_dict() for o in sorted(outcomes, key=lambda o: o.name)]
     rejected: Counter[str] = Counter()
     truncated: Counter[str] = Counter()
+    unconvertible: Counter[str] = Counter()
     for entry in lists:
         rejected.update(entry["rejected_by_reason"])
         truncated.update(entry["truncated"])
+        unconvertible.update(entry["unconvertible"])
     totals = {
         key: sum(entry[key] for entry in lists)
         for key in _COUNTS
     }
     totals["rejected_by_reason"] = dict(sorted(rejected.items()))
     totals["truncated"] = dict(sorted(truncated.items()))
+    totals["unconvertible"] = dict(sorted(unconvertible.items()))
     totals["adds_up"] = totals["received"] == (
         totals["upserted"] + totals["unchanged"] + totals["rejected"]
     )
@@ -105,6 +108,11 @@ def render_table(report: dict) -> str:
         if entry["truncated"]:
             details.append(
                 "truncated: " + ", ".join(f"{k} {v}" for k, v in entry["truncated"].items())
+            )
+        if entry["unconvertible"]:
+            details.append(
+                "left empty (value did not fit): "
+                + ", ".join(f"{k} {v}" for k, v in entry["unconvertible"].items())
             )
         details.append(f"removal {entry['removal']}: {entry['removal_reason'] or '-'}")
         if entry.get("pending"):

@@ -25,6 +25,7 @@ from target_sendgrid_contacts.bookmarks import (
 from target_sendgrid_contacts.completeness import cohort_completeness
 from target_sendgrid_contacts.custom_fields import CustomFields
 from target_sendgrid_contacts.duplicates import SeenEmails
+from target_sendgrid_contacts.interruption import Activity
 from target_sendgrid_contacts.items import Item
 from target_sendgrid_contacts.list_names import ListNamer
 from target_sendgrid_contacts.mapping import Mapped
@@ -65,6 +66,8 @@ class SyncRun:
         cohort_syncs: The last ``cohort_syncs`` record per cohort id.
         failed: A failure stopped the run (no STATE may leave after it).
         judgement: Which lists and cohorts are converged (set at the end of the input).
+        activity: What the run is doing now (for the line a signal leaves).
+        interrupted: That line, once a signal stopped the run.
     """
 
     def __init__(self, settings: Settings, client: SendGridClient) -> None:
@@ -103,6 +106,8 @@ class SyncRun:
         self.failed = False
         self.judgement: Judgement | None = None
         self._markers_seen: dict[str, dict[str, dict]] = {}  # from the STATEs received
+        self.activity = Activity()
+        self.interrupted: str | None = None
 
     # ----- start --------------------------------------------------------------------------
 
@@ -369,13 +374,14 @@ class SyncRun:
             else:
                 self.outcomes[list_name].list_id = list_id
                 try:
-                    snapshot = ListSnapshot.load(
-                        self.client, list_id,
-                        custom_field_names=self.require_fields().names_by_id(),
-                        workdir=self._workdir,
-                        poll_interval=self.settings.job_poll_interval,
-                        timeout=self.settings.job_timeout,
-                    )
+                    with self.activity.doing(f"reading the export of list {list_name!r}"):
+                        snapshot = ListSnapshot.load(
+                            self.client, list_id,
+                            custom_field_names=self.require_fields().names_by_id(),
+                            workdir=self._workdir,
+                            poll_interval=self.settings.job_poll_interval,
+                            timeout=self.settings.job_timeout,
+                        )
                 except ExportError as exc:
                     # One unreadable list must not stop the others: upsert all its contacts
                     # (costs requests, loses nothing) and remove nobody from it this run.
@@ -394,7 +400,11 @@ class SyncRun:
             outcome.list_id = outcome.list_id or self._require_directory().find(outcome.name)
             return
         outcome.list_id = self._require_directory().find_or_create(outcome.name)
-        self._require_uploader().upsert(outcome, outcome.list_id, to_send)
+        with self.activity.doing(
+            f"upserting {len(to_send)} contacts into list {outcome.name!r} (waiting for "
+            "SendGrid's import job)"
+        ):
+            self._require_uploader().upsert(outcome, outcome.list_id, to_send)
 
     # ----- end of input -------------------------------------------------------------------
 
@@ -450,7 +460,16 @@ class SyncRun:
             self.judgement = self._judge(
                 stopped="the run stopped before its list was brought to the cohort"
             )
-            self._report(error=str(exc) or type(exc).__name__)
+            self._report(error=self.interrupted or str(exc) or type(exc).__name__)
+
+    def interrupt(self, line: str) -> None:
+        """A signal stops the run: no STATE may leave any more.
+
+        Args:
+            line: What was interrupted (it becomes the report's error).
+        """
+        self.interrupted = line
+        self.failed = True
 
     def _report(self, *, error: str | None) -> dict:
         self._finished = True
@@ -618,11 +637,12 @@ class SyncRun:
             outcome.removal = "dry run"
             outcome.removal_reason = f"{decision.reason}; would remove {leavers}"
             return
-        outcome.removed = remove_from_list(
-            self.client, outcome.list_id or self._require_directory().find(list_name) or "",
-            snapshot.leavers(), poll_interval=self.settings.job_poll_interval,
-            timeout=self.settings.job_timeout,
-        )
+        with self.activity.doing(f"removing {leavers} leavers from list {list_name!r}"):
+            outcome.removed = remove_from_list(
+                self.client, outcome.list_id or self._require_directory().find(list_name) or "",
+                snapshot.leavers(), poll_interval=self.settings.job_poll_interval,
+                timeout=self.settings.job_timeout,
+            )
         outcome.removal, outcome.removal_reason = "ran", f"{reasons}; {decision.reason}"
 
     def _skip_unreadable(self, list_name: str, outcome: ListOutcome) -> bool:

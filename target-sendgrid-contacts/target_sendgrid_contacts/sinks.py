@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from singer_sdk.sinks import BatchSink, RecordSink
@@ -17,7 +17,51 @@ if TYPE_CHECKING:
     from singer_sdk import Target
 
 
-class ContactsSink(BatchSink):
+class BatchFilesAsRecords:
+    """The SDK's BATCH hook for our sinks: the files' records take the RECORD path.
+
+    The SDK's default reads a file into one batch context, which our sinks would ignore
+    (acknowledged and dropped); the target's intake maps, checks and counts each record.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        """Keep the target's BATCH intake, then set the sink up.
+
+        Args:
+            target: The target.
+            stream_name: Stream name.
+            schema: Stream schema.
+            key_properties: Key properties.
+        """
+        take_in: Callable[[str, object, object], None]
+        take_in = target.take_in_batch  # type: ignore[attr-defined]
+        self._take_in_batch = take_in
+        super().__init__(target, stream_name, schema, key_properties)  # type: ignore[call-arg]
+
+    def process_batch_files(self, encoding: object, files: Sequence[str]) -> None:
+        """Take the files' records in as RECORD messages of this stream; remove the files.
+
+        Args:
+            encoding: The batch encoding.
+            files: The manifest.
+        """
+        self._take_in_batch(
+            self.stream_name,  # type: ignore[attr-defined]
+            {  # the SDK's BaseBatchFileEncoding (a private module: not imported)
+                "format": getattr(encoding, "format", None),
+                "compression": getattr(encoding, "compression", None),
+            },
+            list(files),
+        )
+
+
+class ContactsSink(BatchFilesAsRecords, BatchSink):
     """Maps each record to a contact (or a rejection) and hands batches to the run."""
 
     def __init__(
@@ -124,7 +168,7 @@ class ContactsSink(BatchSink):
             self._run.submit(queued)
 
 
-class CohortSyncsSink(RecordSink):
+class CohortSyncsSink(BatchFilesAsRecords, RecordSink):
     """Takes in the tap's completeness signal (``cohort_syncs``)."""
 
     @property
@@ -160,7 +204,7 @@ class CohortSyncsSink(RecordSink):
         super().__init__(target, stream_name, schema, key_properties)
 
 
-class IgnoredSink(RecordSink):
+class IgnoredSink(BatchFilesAsRecords, RecordSink):
     """A stream that carries no contacts (the tap's ``cohorts`` metadata)."""
 
     @property

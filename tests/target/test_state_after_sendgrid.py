@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from collections.abc import Callable
@@ -197,3 +198,28 @@ def test_state_without_cohort_partitions_passes_through_unchanged(sandbox, watch
     written, error = watch_states(_lines(sandbox, members, other_tap))
     assert error is None
     assert [state for state, _ in written] == [other_tap]
+
+
+def test_a_state_after_a_batch_is_written_only_once_its_contacts_are_in_the_list(
+    sandbox, watch_states, tmp_path
+):
+    members = _valid_members(sandbox, 12)
+    name = sandbox.generator.spec(COHORT).name
+    lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
+    for part, chunk in enumerate((members[:6], members[6:]), start=1):
+        path = tmp_path / f"part-{part}.json.gz"
+        path.write_bytes(gzip.compress("".join(
+            json.dumps(member_record(COHORT, name, m)) + "\n" for m in chunk).encode()))
+        lines.append(json.dumps({"type": "BATCH", "stream": "cohort_members",
+                                 "encoding": {"format": "jsonl", "compression": "gzip"},
+                                 "manifest": [path.as_uri()]}))
+        lines.append(json.dumps({"type": "STATE", "value": {"bookmarks": {"part": part}}}))
+
+    written, error = watch_states(lines)
+
+    assert error is None
+    assert [state["bookmarks"]["part"] for state, _ in written][-1] == 2
+    for state, in_list in written:
+        received = members[:6] if state["bookmarks"]["part"] == 1 else members
+        assert _emails(received) <= in_list, f"STATE {state} left before its contacts"
+    assert list(tmp_path.glob("part-*")) == []

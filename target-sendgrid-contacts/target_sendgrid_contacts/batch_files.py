@@ -1,0 +1,178 @@
+"""Reads the files of a Singer BATCH message (the SDK's jsonl, gzip or plain, on local disk).
+
+The records go through the same intake as RECORD messages; this module only finds the files,
+checks the encoding, yields their records and removes the files, which hold personal data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+from singer_sdk.contrib.msgspec import decoder
+
+COMPRESSIONS = {None: "", "none": "", "gzip": "gzip"}
+
+
+class BatchFileError(Exception):
+    """A BATCH message or one of its files cannot be read; the message says which and why."""
+
+
+def check_encoding(encoding: object) -> str:
+    """Return the compression of a BATCH encoding this target reads.
+
+    Args:
+        encoding: The message's ``encoding`` (``{"format": "jsonl", "compression": "gzip"}``).
+
+    Returns:
+        ``gzip`` or ``""`` (plain).
+
+    Raises:
+        BatchFileError: Not jsonl, or a compression other than gzip or none.
+    """
+    if not isinstance(encoding, Mapping):
+        raise BatchFileError("its encoding is not an object with format and compression")
+    fmt, compression = encoding.get("format"), encoding.get("compression")
+    if fmt != "jsonl":
+        shown = repr(fmt)[:40]
+        raise BatchFileError(
+            f"batch format {shown} is not supported: this target reads the SDK's jsonl batch "
+            "files (gzip or uncompressed); set batch_config.encoding.format to jsonl"
+        )
+    if compression not in COMPRESSIONS:
+        shown = repr(compression)[:40]
+        raise BatchFileError(f"batch compression {shown} is not supported (gzip or none)")
+    return COMPRESSIONS[compression]
+
+
+def local_paths(manifest: object) -> list[Path]:
+    """Turn a manifest into local paths.
+
+    Args:
+        manifest: The message's ``manifest``: a list of ``file://`` URLs (or paths).
+
+    Returns:
+        The paths, in manifest order.
+
+    Raises:
+        BatchFileError: Not a list, or a remote URL.
+    """
+    if not isinstance(manifest, Sequence) or isinstance(manifest, str):
+        raise BatchFileError("its manifest is not a list of file URLs")
+    paths = []
+    for number, url in enumerate(manifest, start=1):
+        if not isinstance(url, str):
+            raise BatchFileError(f"manifest entry {number} is not a file URL")
+        parts = urlsplit(url)
+        if parts.scheme not in {"", "file"} or parts.netloc not in {"", "localhost"}:
+            raise BatchFileError(
+                f"manifest entry {number} is not on this machine ({parts.scheme}://...): "
+                "this target reads batch files from local disk (file:// URLs) only"
+            )
+        paths.append(Path(unquote(parts.path)))
+    return paths
+
+
+def check_present(paths: list[Path]) -> None:
+    """Fail before any record is read when a file of the manifest is missing.
+
+    Args:
+        paths: From :func:`local_paths`.
+
+    Raises:
+        BatchFileError: A file does not exist.
+    """
+    for number, path in enumerate(paths, start=1):
+        if not path.is_file():
+            raise BatchFileError(f"batch file {path} (manifest entry {number}) does not exist")
+
+
+def read_records(path: Path, compression: str) -> Iterator[dict]:
+    """Yield the records of one batch file, one JSON object a line.
+
+    Values decode as in RECORD messages (numbers with a fraction as Decimal).
+
+    Args:
+        path: The file.
+        compression: ``gzip`` or ``""``.
+
+    Yields:
+        Each record.
+
+    Raises:
+        BatchFileError: The file is not gzip, is cut short, or a line is not a JSON object;
+            the error names the file and line, never the content.
+    """
+    opener = gzip.open if compression == "gzip" else open
+    number = 0
+    try:
+        with opener(path, "rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = decoder.decode(line)
+                except msgspec.DecodeError as exc:
+                    problem = (
+                        "is cut short" if not line.endswith(b"\n") else f"is not valid JSON ({exc})"
+                    )
+                    raise BatchFileError(f"line {number} of batch file {path} {problem}") from None
+                if not isinstance(record, dict):
+                    raise BatchFileError(f"line {number} of batch file {path} is not a JSON object")
+                yield record
+    except (OSError, EOFError, zlib.error) as exc:
+        # gzip raises BadGzipFile (an OSError) or EOFError; the text names no content.
+        raise BatchFileError(
+            f"batch file {path} cannot be read after line {number} "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+class BatchFiles:
+    """The batch files a run was handed, removed once read, or at the end whatever happened."""
+
+    def __init__(self) -> None:
+        """Nothing handed yet."""
+        self._left: dict[Path, None] = {}
+        self.files_read = 0
+        self.records_read = 0
+
+    def hand(self, paths: list[Path]) -> None:
+        """Note files of a BATCH message before reading them.
+
+        Args:
+            paths: The message's files.
+        """
+        self._left.update(dict.fromkeys(paths))
+
+    def done(self, path: Path) -> None:
+        """Remove a file whose every record was taken in.
+
+        Args:
+            path: The file.
+        """
+        path.unlink(missing_ok=True)
+        self._left.pop(path, None)
+        self.files_read += 1
+
+    def remove_left(self) -> int:
+        """Remove the files not (fully) read because the run stopped.
+
+        The rerun's tap writes new files; these would only keep personal data on disk.
+
+        Returns:
+            How many files were removed.
+        """
+        removed = 0
+        for path in list(self._left):
+            try:
+                path.unlink(missing_ok=True)
+                removed += 1
+            except OSError:
+                pass  # not ours to fight over; the error that stopped the run is what matters
+            self._left.pop(path, None)
+        return removed

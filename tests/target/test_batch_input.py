@@ -1,0 +1,179 @@
+"""Singer BATCH input (the SDK's batch_config) is taken in exactly like RECORD input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.tap.harness import SEEDED_IDS, tap_config
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+
+
+def list_name(sandbox, cohort_id: str) -> str:
+    return f"[Amplitude] {sandbox.generator.spec(cohort_id).name}: {cohort_id}"
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(json.dumps(config))
+    return path
+
+
+def target_config(sandbox, tmp_path: Path) -> Path:
+    return write_config(tmp_path / "target.json", {
+        "api_key": sandbox.sendgrid_api_key, "api_url": sandbox.sendgrid_url,
+        "email_field": "user_properties.email", "first_name_field": "user_properties.first_name",
+        "job_poll_interval_seconds": 0.02, "report_path": str(tmp_path / "report.json"),
+    })
+
+
+def batch_tap_config(sandbox, tmp_path: Path) -> Path:
+    batches = tmp_path / "batches"
+    return write_config(tmp_path / "tap.json", tap_config(sandbox, batch_config={
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": batches.as_uri(), "prefix": "run-"},
+        "batch_size": 300,
+    }))
+
+
+def run_target(sandbox, tmp_path: Path, singer: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "target-sendgrid-contacts"), "--config", str(target_config(sandbox, tmp_path))],
+        input=singer, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def tap_output(sandbox, tmp_path: Path) -> str:
+    done = subprocess.run(
+        [str(BIN / "tap-amplitude-cohort"), "--config", str(batch_tap_config(sandbox, tmp_path))],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    return done.stdout
+
+
+def batch_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "batches").glob("run-*"))
+
+
+def test_the_tap_piped_into_the_target_with_batch_config_fills_the_lists(sandbox, tmp_path):
+    if not (BIN / "target-sendgrid-contacts").exists():
+        pytest.skip("run scripts/setup.sh first")
+    tap = subprocess.Popen(
+        [str(BIN / "tap-amplitude-cohort"), "--config", str(batch_tap_config(sandbox, tmp_path))],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    target = subprocess.run(
+        [str(BIN / "target-sendgrid-contacts"), "--config", str(target_config(sandbox, tmp_path))],
+        stdin=tap.stdout, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert tap.wait(timeout=60) == 0
+    assert target.returncode == 0, target.stderr[-3000:]
+
+    for cohort_id in SEEDED_IDS:
+        found = sandbox.sendgrid.list_by_name(list_name(sandbox, cohort_id))
+        assert found is not None
+        assert sandbox.sendgrid.member_emails(found["id"]) == (
+            sandbox.generator.expected_emails(cohort_id)
+        )
+    report = json.loads((tmp_path / "report.json").read_text())
+    members = sum(len(list(sandbox.generator.members(c))) for c in SEEDED_IDS)
+    assert report["totals"]["received"] == members
+    assert report["totals"]["adds_up"] is True
+    assert {e["removal"] for e in report["lists"]} == {"ran"}  # cohort_syncs arrived as BATCH
+    assert batch_files(tmp_path) == []  # personal data does not stay on disk
+    state = json.loads(target.stdout.strip().splitlines()[-1])
+    partitions = state["bookmarks"]["cohort_members"]["partitions"]
+    assert all(p.get("last_computed") for p in partitions)
+    assert "@" not in target.stderr
+
+
+def _members_file(tmp_path: Path) -> Path:
+    return next(p for p in batch_files(tmp_path) if "cohort_members" in p.name)
+
+
+def _missing(path: Path) -> str:
+    path.unlink()
+    return "does not exist"
+
+
+def _not_gzip(path: Path) -> str:
+    path.write_bytes(b'{"email": "ann.secret@example.com"}\n')
+    return "cannot be read after line 0 (BadGzipFile"
+
+
+def _cut_short(path: Path) -> str:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return "cannot be read after line"
+
+
+def _bad_json(path: Path) -> str:
+    path.write_bytes(gzip.compress(b'{"user_properties": {"email": "ann.secret@example.com"\n'))
+    return "line 1 of batch file"
+
+
+@pytest.mark.parametrize("damage", [_missing, _not_gzip, _cut_short, _bad_json],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_a_missing_or_damaged_batch_file_stops_the_run_without_state(damage, sandbox, tmp_path):
+    singer = tap_output(sandbox, tmp_path)
+    broken = _members_file(tmp_path)
+    expected = damage(broken)
+
+    done = run_target(sandbox, tmp_path, singer)
+
+    assert done.returncode != 0
+    assert expected in done.stderr
+    assert str(broken) in done.stderr
+    assert "STATE is not written" in done.stderr
+    assert done.stdout == ""
+    assert "ann.secret@example.com" not in done.stderr
+    assert "@" not in done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(e["removal"] != "ran" for e in report["lists"])  # nobody removed on partial data
+    # Files handed to the stopped run are removed: the rerun's tap writes new ones.
+    assert not broken.exists()
+
+
+def test_an_encoding_other_than_jsonl_is_a_clear_failure(sandbox, tmp_path):
+    lines = tap_output(sandbox, tmp_path).splitlines()
+    for i, line in enumerate(lines):
+        message = json.loads(line)
+        if message["type"] == "BATCH":
+            message["encoding"] = {"format": "parquet", "compression": None}
+            lines[i] = json.dumps(message)
+    done = run_target(sandbox, tmp_path, "\n".join(lines) + "\n")
+    assert done.returncode != 0
+    assert "batch format 'parquet' is not supported" in done.stderr
+    assert done.stdout == ""
+
+
+def test_the_sdk_batch_hook_of_a_sink_takes_the_records_in_too(sandbox, tmp_path):
+    """process_batch_files on a sink (the SDK's hook) feeds the same record intake."""
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
+    from target_sendgrid_contacts.target import TargetSendGridContacts
+
+    from tests.singer_input import cohort_lines
+
+    lines = cohort_lines(sandbox.generator, ["trlrsk2"])
+    members = [json.loads(line)["record"] for line in lines
+               if '"cohort_members"' in line and '"RECORD"' in line]
+    path = tmp_path / "members.json.gz"
+    path.write_bytes(gzip.compress("".join(json.dumps(m) + "\n" for m in members).encode()))
+    config = json.loads(target_config(sandbox, tmp_path).read_text())
+    target = TargetSendGridContacts(config=config)
+    schema_line = next(line for line in lines if '"SCHEMA"' in line and "cohort_members" in line)
+    target._process_schema_message(json.loads(schema_line))
+    sink = target.get_sink("cohort_members")
+    sink.process_batch_files(BaseBatchFileEncoding("jsonl", "gzip"), [path.as_uri()])
+    target.process_endofpipe()
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["totals"]["received"] == len(members)
+    assert report["totals"]["adds_up"] is True
+    assert not path.exists()
