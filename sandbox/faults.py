@@ -303,11 +303,12 @@ class _Corrupted:
         start = 0
         for chunk in self._body:
             end = start + len(chunk)
+            out = chunk
             if start <= self._offset < end:
                 at = self._offset - start
-                chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
+                out = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
             start = end
-            yield chunk
+            yield out
 
     def close(self) -> None:
         close = getattr(self._body, "close", None)

@@ -14,7 +14,6 @@ from target_sendgrid_contacts.sendgrid.fields import (
     fetch_custom_fields,
 )
 
-
 _CREATE_TRIES = 3
 
 
@@ -103,7 +102,8 @@ class CustomFields:
                 found = fetch_custom_fields(self._client).get(name)
                 if found is not None:
                     return found
-        raise SendGridUnavailableError(f"could not create custom field {name!r}")  # pragma: no cover
+        msg = f"could not create custom field {name!r}"  # pragma: no cover
+        raise SendGridUnavailableError(msg)  # pragma: no cover
 
     def with_ids(self, contact: dict) -> dict:
         """Return the contact with ``custom_fields`` keyed by field id, as SendGrid wants.

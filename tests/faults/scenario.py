@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -68,7 +69,8 @@ def check_accounting(run: PipelineRun) -> None:
         return
     totals = run.report["totals"]
     for counts in [totals, *run.report["lists"]]:
-        adds_up = counts["received"] == counts["upserted"] + counts["unchanged"] + counts["rejected"]
+        ended = counts["upserted"] + counts["unchanged"] + counts["rejected"]
+        adds_up = counts["received"] == ended
         # A run stopped part-way says so: its report carries the error and admits the gap.
         assert counts["adds_up"] is adds_up
         assert adds_up or (run.target_exit != 0 and run.report.get("error"))
@@ -81,10 +83,14 @@ def check_accounting(run: PipelineRun) -> None:
 
 
 def check_no_member_email_logged(sb: Sandbox, runs: list[PipelineRun]) -> None:
-    """No member's address appears in any line at INFO or above (tracebacks included)."""
+    """No member's address appears in any line at INFO or above (tracebacks included), and no
+    secret in the log, the report or the STATE."""
     addresses = {m["email"].strip().lower() for m in sb.generator.members(COHORT)
                  if m.get("email") and "@" in m["email"]}
+    secrets = (sb.sendgrid_api_key, sb.amplitude_secret_key, sb.amplitude_api_key)
     for run in runs:
+        written = run.log + json.dumps(run.report) + json.dumps(run.state_out)
+        assert not [s for s in secrets if s in written], "a secret was written"
         text = run.log.lower()
         leaked = sorted(a for a in addresses if a in text)
         assert not leaked, f"{len(leaked)} member addresses in the log, e.g. domain " \

@@ -20,10 +20,12 @@ def _param(case: Case):
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in ALL])
-def test_fault_then_healthy_rerun_converges(case: Case, sandbox, tmp_path, request):
+def test_fault_then_healthy_rerun_converges(case: Case, sandbox_factory, tmp_path, request):
     if case.short_timeouts:
         request.getfixturevalue("short_timeouts")
-    play(sandbox, Pipeline(sandbox, tmp_path, [COHORT]), case)
+    # New fields usable at once: no run waits for them (a case below pins that wait).
+    sb = sandbox_factory(field_activation_seconds=0.0)
+    play(sb, Pipeline(sb, tmp_path, [COHORT]), case)
 
 
 @pytest.mark.xfail(strict=True, reason=(
