@@ -16,6 +16,6 @@ def quick_backoff(monkeypatch):
 
 @pytest.fixture
 def short_timeouts(monkeypatch):
-    """Both clients give up on an answer after one second (the delay faults wait 2.5 s)."""
+    """Both clients give up on an answer after one second (the delay faults wait 1.6 s)."""
     monkeypatch.setitem(AmplitudeClient.__init__.__kwdefaults__, "timeout", (1.0, 1.0))
     monkeypatch.setitem(SendGridClient.__init__.__kwdefaults__, "timeout", 1.0)

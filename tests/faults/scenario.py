@@ -138,6 +138,8 @@ def play(sb: Sandbox, pipeline: Pipeline, case: Case) -> tuple[PipelineRun, Pipe
 
     outcome = outcome_of(sb, faulty, want)
     assert outcome == case.expect, f"faulty run: {outcome}\n{faulty.log[-3000:]}"
+    if case.log_has:
+        assert case.log_has in faulty.log
     if outcome == "held":
         assert list_emails(sb, COHORT) >= want, "a held run still adds the joiners"
 
