@@ -13,7 +13,7 @@ import pytest
 
 from sandbox import Sandbox
 
-from .cases import COHORT, GAP_2
+from .cases import COHORT, GAP_1, GAP_2
 from .pipeline import BIN, SubprocessPipeline, list_emails, removed_emails
 from .scenario import check_accounting, check_no_member_email_logged
 
@@ -60,7 +60,9 @@ def _interrupted(sb: Sandbox, tmp_path, phase: str, sig: int) -> tuple[Subproces
         setattr(sb.config, name, value)
     if delay is not None:
         sb.faults.add("storage", "GET", rf"^/files/.*{COHORT}_", times=1, **delay)
-    stopped = pipeline.run_sub(interrupt=_logged(sb, method, pattern), sig=sig)
+    # On SIGTERM the SDK drains and waits for pending jobs: bound that wait (the jobs take 30 s).
+    stopped = pipeline.run_sub(interrupt=_logged(sb, method, pattern), sig=sig,
+                               target={"job_timeout_seconds": 3})
     sb.faults.clear()
     for name in knobs:
         setattr(sb.config, name, getattr(type(sb.config)(), name))
@@ -68,10 +70,19 @@ def _interrupted(sb: Sandbox, tmp_path, phase: str, sig: int) -> tuple[Subproces
     return pipeline, want
 
 
-@pytest.mark.parametrize("phase", list(PHASES))
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+STOPS = [
+    pytest.param(sig, phase, id=f"{name}-{phase}", marks=[pytest.mark.xfail(strict=True, reason=(
+        f"{GAP_1}: on SIGTERM the target drains, then writes the new bookmark before the "
+        "removals ran, so the rerun skips the cohort"))] if (name, phase) == ("SIGTERM", "removals")
+        else [])
+    for name, sig in (("SIGTERM", signal.SIGTERM), ("SIGKILL", signal.SIGKILL))
+    for phase in PHASES
+]
+
+
+@pytest.mark.parametrize(("sig", "phase"), STOPS)
 def test_stopped_pipeline_removes_no_member_and_the_rerun_converges(sandbox_factory, tmp_path,
-                                                                    phase, sig):
+                                                                    sig, phase):
     sb = sandbox_factory()
     pipeline, want = _interrupted(sb, tmp_path, phase, sig)
     stopped = pipeline.stopped  # type: ignore[attr-defined]
