@@ -37,6 +37,8 @@ class SandboxConfig:
         failing_jobs: Job types (``upsert_contacts``, ``delete_list_contacts``) whose jobs end
             ``failed`` with nothing done, as SendGrid reports a job it refused whole. May be
             changed while the sandbox runs (tests fail one phase of a sync).
+        unpollable_jobs: Job types whose status endpoint answers 404 (SendGrid does not
+            document removal jobs as pollable; a client then has to confirm by list count).
     """
 
     seed: int = 42
@@ -59,3 +61,4 @@ class SandboxConfig:
     amplitude_cohort_requests_per_window: int = 60
     amplitude_cohort_request_window_seconds: float = 600.0
     failing_jobs: set[str] = field(default_factory=set)
+    unpollable_jobs: set[str] = field(default_factory=set)

@@ -388,7 +388,7 @@ class SendGridState:
         with self._lock:
             self.settle()
             job = self._jobs.get(job_id)
-            if job is None:
+            if job is None or job.job_type in self.config.unpollable_jobs:
                 raise ApiError(404, "job not found", "id")
             return job_answer(job, self._progress(job), self.storage.sign)
 

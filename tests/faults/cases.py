@@ -13,6 +13,7 @@ Whatever the faulty run did, the healthy rerun with the STATE it left must conve
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 COHORT = "trlrsk2"  # 250 members, fed through the storage redirect (>= 100 members)
@@ -47,7 +48,11 @@ ENDPOINTS: dict[str, tuple[str, str, str, str]] = {
     "sg-errors-file": ("SendGrid errors file", "storage", "GET", r"^/files/.*/errors\."),
     "sg-removal": ("SendGrid list removal", "sendgrid", "DELETE",
                    r"^/v3/marketing/lists/[^/]+/contacts$"),
+    "sg-count": ("SendGrid list count (removal jobs not pollable)", "sendgrid", "GET",
+                 r"^/v3/marketing/lists/[^/]+/contacts/count$"),
 }
+# The list count is read only to confirm removals whose job cannot be polled.
+UNPOLLABLE_REMOVALS = {"config.unpollable_jobs": {"delete_list_contacts"}}
 # Calls made only when something is created: their faults hit the first sync.
 FIRST_SYNC_ONLY = {"sg-create-list", "sg-create-field"}
 
@@ -143,7 +148,13 @@ def _persistent(endpoint: str, expect: str, xfail: str | None = None) -> Case:
                 refused=3 if refused else 0, custom_fields=endpoint != "sg-create-list")
 
 
-TRANSIENT = [case for endpoint in ENDPOINTS for case in _transient(endpoint)]
+def _with_knobs(case: Case) -> Case:
+    if case.endpoint != "sg-count":
+        return case
+    return dataclasses.replace(case, knobs={**UNPOLLABLE_REMOVALS, **case.knobs})
+
+
+TRANSIENT = [_with_knobs(c) for endpoint in ENDPOINTS for c in _transient(endpoint)]
 
 PERSISTENT = [
     _persistent("amp-list", "failed"),
@@ -162,6 +173,7 @@ PERSISTENT = [
     _persistent("sg-export-file", "failed"),
     _persistent("sg-errors-file", "ridden"),
     _persistent("sg-removal", "failed"),
+    _with_knobs(_persistent("sg-count", "failed")),
 ]
 
 
@@ -213,6 +225,8 @@ JOBS = [
          expect="failed"),
     Case("sg-removal-job-failed", "sg-removal", "removal job ends failed",
          knobs={"config.failing_jobs": {"delete_list_contacts"}}, expect="failed"),
+    Case("sg-removal-job-unpollable", "sg-removal", "job status 404 (confirmed by list count)",
+         knobs=UNPOLLABLE_REMOVALS),
     Case("sg-removal-job-slow", "sg-removal", "slow job (within the bound)",
          knobs={"config.removal_delay_seconds": 1.0}),
     Case("sg-removal-job-too-slow", "sg-removal", "job slower than the bound",

@@ -180,7 +180,7 @@ def test_a_job_past_the_contact_limit_fails_and_changes_nothing(clock):
     assert api.job(updates_only.json["job_id"])["status"] == "completed"
 
 
-def test_a_job_type_told_to_fail_ends_failed_and_changes_nothing(clock):
+def test_a_job_type_told_to_fail_ends_failed_and_one_told_so_cannot_be_polled(clock):
     app = make_app(clock, import_delay_seconds=0.5, removal_delay_seconds=0.5)
     api = Api(app)
     list_id = api.create_list("L")
@@ -197,6 +197,10 @@ def test_a_job_type_told_to_fail_ends_failed_and_changes_nothing(clock):
     assert job["status"] == "failed"
     assert job["errors"][0]["message"] == "the job could not be processed"
     assert app.state.member_emails(list_id) == {"person0@example.com", "person1@example.com"}
+
+    app.state.config.unpollable_jobs.add("delete_list_contacts")
+    assert api.get(f"/v3/marketing/contacts/imports/{removal.json['job_id']}").status_code == 404
+    assert api.job(done.json["job_id"])["status"] == "completed"  # other types still answer
 
     app.state.config.failing_jobs.add("upsert_contacts")
     refused = api.upsert(people(1, 5), [list_id])
