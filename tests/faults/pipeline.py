@@ -16,10 +16,9 @@ import signal
 import subprocess
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from tap_amplitude_cohort.tap import TapAmplitudeCohort
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE, ListNamer
@@ -59,17 +58,6 @@ def removed_emails(sb: Sandbox, requests: Iterable[dict]) -> set[str]:
                 if contact is not None:
                     emails.add(contact["email"].lower())
     return emails
-
-
-def member_emails_ever(sb: Sandbox, cohort_ids: Iterable[str]) -> set[str]:
-    """Every address (as written and normalised) of anyone the generator ever put in the cohorts."""
-    found: set[str] = set()
-    for cid in cohort_ids:
-        for member in sb.generator.members(cid):
-            raw = member.get("email") or ""
-            if "@" in raw and raw.strip():
-                found.add(raw.strip().lower())
-    return found
 
 
 @dataclass
@@ -121,7 +109,7 @@ class _Capture(logging.Handler):
 
 
 @contextlib.contextmanager
-def _captured_logs() -> Iterable[_Capture]:
+def _captured_logs() -> Iterator[_Capture]:
     handler = _Capture()
     root = logging.getLogger()
     old_level = root.level
@@ -159,6 +147,7 @@ class Pipeline:
     edit: Callable[[list[dict]], list[dict]] | None = None  # tap output -> target input
 
     def tap_settings(self, **overrides: object) -> dict:
+        """The tap's config: the sandbox, fast polls, then the pipeline's and the run's settings."""
         return {
             "api_url": self.sb.amplitude_url,
             "api_key": self.sb.amplitude_api_key,
@@ -171,6 +160,7 @@ class Pipeline:
         }
 
     def target_settings(self, n: int, **overrides: object) -> dict:
+        """The target's config for run ``n`` (its own report and rejects files)."""
         return {
             "api_key": self.sb.sendgrid_api_key,
             "api_url": self.sb.sendgrid_url,
@@ -261,10 +251,9 @@ class SubprocessPipeline(Pipeline):
     keeps it; nothing printed leaves the file as it was.
     """
 
-    stderr_text: list[str] = field(default_factory=list)
-
     def start(self, n: int, tap: dict | None = None,
               target: dict | None = None) -> tuple[subprocess.Popen, subprocess.Popen, dict]:
+        """Start run ``n``: two processes joined by a pipe; return them and the target config."""
         tap_cfg = self.workdir / f"tap-{n}.json"
         tap_cfg.write_text(json.dumps(self.tap_settings(**(tap or {}))))
         target_settings = self.target_settings(n, **(target or {}))
@@ -332,7 +321,3 @@ class SubprocessPipeline(Pipeline):
         self.runs.append(result)
         return result
 
-
-def query_flat(entry: dict) -> dict[str, list[str]]:
-    """A logged request's query (already parsed by the sandbox), for symmetry in asserts."""
-    return entry.get("query") or parse_qs("")

@@ -5,11 +5,14 @@ See cases.py for the cases and scenario.py for what each one asserts.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+import requests
 
 from .cases import ALL, COHORT, Case
-from .pipeline import Pipeline, list_emails
-from .scenario import play
+from .pipeline import Pipeline, list_emails, list_name, removed_emails
+from .scenario import check_no_member_email_logged, outcome_of, play
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +46,27 @@ def test_field_created_by_a_failed_run_is_waited_for_by_the_rerun(sandbox_factor
     rerun = pipeline.run()  # seconds later, as a scheduler retrying at once would
     assert not rerun.failed, rerun.log[-2000:]
     assert list_emails(sb, COHORT) == sb.generator.expected_emails(COHORT)
+
+
+def test_the_checks_can_fail(sandbox_factory, tmp_path):
+    """The matrix's checks see what they look for: a logged address, a member asked off the
+    list, a list that no longer equals its cohort."""
+    sb = sandbox_factory(field_activation_seconds=0.0)
+    run = Pipeline(sb, tmp_path, [COHORT]).run()
+    assert "SendGrid sync summary" in run.log  # the plugins' own lines are captured
+    check_no_member_email_logged(sb, [run])
+    member = next(m for m in sb.generator.members(COHORT) if m["category"] == "valid")
+    email = member["email"].strip().lower()
+    with pytest.raises(AssertionError, match="member addresses in the log"):
+        check_no_member_email_logged(sb, [replace(run, log=f"{run.log}\nINFO x {email}")])
+
+    list_id = sb.sendgrid.list_by_name(list_name(sb, COHORT))["id"]
+    answer = requests.delete(
+        f"{sb.sendgrid_url}/v3/marketing/lists/{list_id}/contacts",
+        params={"contact_ids": sb.sendgrid.contact(email)["id"]},
+        headers={"Authorization": f"Bearer {sb.sendgrid_api_key}"}, timeout=10,
+    )
+    assert answer.status_code == 202
+    assert email in removed_emails(sb, sb.requests)
+    sb.sendgrid.settle(force=True)
+    assert outcome_of(sb, run, sb.generator.expected_emails(COHORT)) == "diverged silently"

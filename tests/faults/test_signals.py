@@ -14,7 +14,7 @@ import pytest
 from sandbox import Sandbox
 
 from .cases import COHORT, GAP_1, GAP_2
-from .pipeline import BIN, SubprocessPipeline, list_emails, removed_emails
+from .pipeline import BIN, PipelineRun, SubprocessPipeline, list_emails, removed_emails
 from .scenario import check_accounting, check_no_member_email_logged
 
 pytestmark = [
@@ -48,8 +48,14 @@ PHASES = {
 }
 
 
-def _interrupted(sb: Sandbox, tmp_path, phase: str, sig: int) -> tuple[SubprocessPipeline, set]:
-    """First sync, churn, then a subprocess run stopped by ``sig`` during ``phase``."""
+def _interrupted(sb: Sandbox, tmp_path, phase: str,
+                 sig: int) -> tuple[SubprocessPipeline, PipelineRun, set[str]]:
+    """First sync, churn, then a subprocess run stopped by ``sig`` during ``phase``.
+
+    Returns:
+        The pipeline (its STATE is what the stopped run left), the stopped run, and the
+        emails the list must end with.
+    """
     pipeline = SubprocessPipeline(sb, tmp_path, [COHORT])
     first = pipeline.run()
     assert not first.failed
@@ -66,8 +72,7 @@ def _interrupted(sb: Sandbox, tmp_path, phase: str, sig: int) -> tuple[Subproces
     sb.faults.clear()
     for name in knobs:
         setattr(sb.config, name, getattr(type(sb.config)(), name))
-    pipeline.stopped = stopped  # type: ignore[attr-defined]
-    return pipeline, want
+    return pipeline, stopped, want
 
 
 STOPS = [
@@ -84,8 +89,7 @@ STOPS = [
 def test_stopped_pipeline_removes_no_member_and_the_rerun_converges(sandbox_factory, tmp_path,
                                                                     sig, phase):
     sb = sandbox_factory()
-    pipeline, want = _interrupted(sb, tmp_path, phase, sig)
-    stopped = pipeline.stopped  # type: ignore[attr-defined]
+    pipeline, stopped, want = _interrupted(sb, tmp_path, phase, sig)
     rerun = pipeline.run()
     everyone = [r for run in pipeline.runs for r in run.requests]
     assert not removed_emails(sb, everyone) & want
@@ -99,8 +103,7 @@ def test_stopped_pipeline_removes_no_member_and_the_rerun_converges(sandbox_fact
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_sigterm_makes_the_pipeline_exit_non_zero(sandbox_factory, tmp_path, phase):
     sb = sandbox_factory()
-    pipeline, _ = _interrupted(sb, tmp_path, phase, signal.SIGTERM)
-    stopped = pipeline.stopped  # type: ignore[attr-defined]
+    _, stopped, _ = _interrupted(sb, tmp_path, phase, signal.SIGTERM)
     # A scheduler must not record success: neither plugin may exit 0.
     assert stopped.tap_exit != 0
     assert stopped.target_exit != 0
