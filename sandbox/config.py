@@ -60,5 +60,6 @@ class SandboxConfig:
     amplitude_download_quota: int = 500
     amplitude_cohort_requests_per_window: int = 60
     amplitude_cohort_request_window_seconds: float = 600.0
-    failing_jobs: set[str] = field(default_factory=set)
-    unpollable_jobs: set[str] = field(default_factory=set)
+    # Frozen, so that a test assigns a new set instead of changing one shared by copies.
+    failing_jobs: frozenset[str] = frozenset()
+    unpollable_jobs: frozenset[str] = frozenset()

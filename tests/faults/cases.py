@@ -52,7 +52,7 @@ ENDPOINTS: dict[str, tuple[str, str, str, str]] = {
                  r"^/v3/marketing/lists/[^/]+/contacts/count$"),
 }
 # The list count is read only to confirm removals whose job cannot be polled.
-UNPOLLABLE_REMOVALS = {"config.unpollable_jobs": {"delete_list_contacts"}}
+UNPOLLABLE_REMOVALS = {"config.unpollable_jobs": frozenset({"delete_list_contacts"})}
 # Calls made only when something is created: their faults hit the first sync.
 FIRST_SYNC_ONLY = {"sg-create-list", "sg-create-field"}
 
@@ -214,7 +214,7 @@ JOBS = [
     Case("all-storage-urls-expired", "Storage URLs (every file)", "expired storage URL (TTL 0)",
          knobs={"storage.ttl_seconds": 0}, expect="failed"),
     Case("sg-upsert-job-failed", "sg-job", "upsert job ends failed",
-         knobs={"config.failing_jobs": {"upsert_contacts"}}, expect="failed"),
+         knobs={"config.failing_jobs": frozenset({"upsert_contacts"})}, expect="failed"),
     Case("sg-upsert-job-errored", "sg-job", "upsert job ends errored", refused=3),
     Case("sg-upsert-job-errored-over-limit", "sg-job", "errored past max_sendgrid_rejections",
          refused=3, target={"max_sendgrid_rejections": 0}, expect="failed"),
@@ -224,7 +224,7 @@ JOBS = [
          knobs={"config.import_delay_seconds": 4.0}, target={"job_timeout_seconds": 1},
          expect="failed"),
     Case("sg-removal-job-failed", "sg-removal", "removal job ends failed",
-         knobs={"config.failing_jobs": {"delete_list_contacts"}}, expect="failed"),
+         knobs={"config.failing_jobs": frozenset({"delete_list_contacts"})}, expect="failed"),
     Case("sg-removal-job-unpollable", "sg-removal", "job status 404 (confirmed by list count)",
          knobs=UNPOLLABLE_REMOVALS),
     Case("sg-removal-job-slow", "sg-removal", "slow job (within the bound)",

@@ -19,7 +19,7 @@ from sandbox import Sandbox
 from tests.conftest import FAST
 from tests.singer_input import MEMBERS_SCHEMA, as_file, record, schema
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 COHORT, NAME = "hostile1", "Hostile input"
 UPSERTED = "upserted"

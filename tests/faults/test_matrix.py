@@ -14,7 +14,7 @@ from .cases import ALL, COHORT, Case
 from .pipeline import Pipeline, list_emails, list_name, removed_emails
 from .scenario import check_no_member_email_logged, outcome_of, play
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def _param(case: Case):

@@ -19,6 +19,7 @@ from .scenario import check_accounting, check_no_member_email_logged
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.faults,
     pytest.mark.skipif(not (BIN / "tap-amplitude-cohort").exists(),
                        reason="run scripts/setup.sh first (no .venv/bin/tap-amplitude-cohort)"),
 ]
