@@ -72,6 +72,7 @@ class PipelineRun:
     log: str
     requests: list[dict]
     state_out: dict | None
+    signalled: tuple[str, ...] = ()  # the processes still running when the signal was sent
 
     @property
     def failed(self) -> bool:
@@ -289,13 +290,15 @@ class SubprocessPipeline(Pipeline):
         before = len(self.sb.requests)
         tap_proc, target_proc, settings = self.start(n, tap, target)
         deadline = time.monotonic() + timeout
-        signalled = False
+        signalled: tuple[str, ...] | None = None
         while target_proc.poll() is None or tap_proc.poll() is None:
-            if interrupt is not None and not signalled and interrupt():
-                for proc in (tap_proc, target_proc):
+            if interrupt is not None and signalled is None and interrupt():
+                running = {"tap": tap_proc, "target": target_proc}
+                running = {k: p for k, p in running.items() if p.poll() is None}
+                for proc in running.values():
                     with contextlib.suppress(ProcessLookupError):
                         proc.send_signal(sig)
-                signalled = True
+                signalled = tuple(running)
             if time.monotonic() > deadline:
                 for proc in (tap_proc, target_proc):
                     proc.kill()
@@ -315,6 +318,7 @@ class SubprocessPipeline(Pipeline):
             log=stderr,
             requests=list(self.sb.requests[before:]),
             state_out=states[-1] if states else None,
+            signalled=signalled or (),
         )
         if result.state_out is not None:
             self.state = result.state_out

@@ -105,6 +105,8 @@ def test_stopped_pipeline_removes_no_member_and_the_rerun_converges(sandbox_fact
 def test_sigterm_makes_the_pipeline_exit_non_zero(sandbox_factory, tmp_path, phase):
     sb = sandbox_factory()
     _, stopped, _ = _interrupted(sb, tmp_path, phase, signal.SIGTERM)
-    # A scheduler must not record success: neither plugin may exit 0.
-    assert stopped.tap_exit != 0
-    assert stopped.target_exit != 0
+    # A scheduler must not record success: no plugin the signal reached may exit 0 (after the
+    # download the tap has usually finished, and exited 0 rightly, before the signal).
+    assert "target" in stopped.signalled
+    exits = {"tap": stopped.tap_exit, "target": stopped.target_exit}
+    assert all(exits[name] != 0 for name in stopped.signalled), exits
