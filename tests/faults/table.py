@@ -49,6 +49,9 @@ def render() -> str:
                           + " (every attempt)", cases))
     for case in JOBS:
         lines.append(_row(case.label, case.fault, [case]))
+    lines.append("| Amplitude cohort file, list fed by two cohorts | one cohort's file cut (every "
+                 f"attempt) | 1 | {FAULTY['failed']}, the other cohort's joiners added | {YES} | "
+                 f"{YES} | {YES} | after branch i8-bookmarks (gap 1) |")
     for phase in SIGNAL_PHASES:
         lines.append(f"| `tap \\| target` processes | SIGKILL during the {phase} | 1 | killed "
                      f"| {YES} | {YES} | {YES} | {YES} |")
@@ -61,7 +64,7 @@ def render() -> str:
 
 def summary() -> str:
     """One sentence: how many cases the table stands for."""
-    return (f"{len(ALL)} fault cases and {2 * len(SIGNAL_PHASES)} signal cases, "
+    return (f"{len(ALL) + 1} fault cases and {2 * len(SIGNAL_PHASES)} signal cases, "
             "each followed by a healthy rerun")
 
 
