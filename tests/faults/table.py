@@ -6,7 +6,7 @@ cannot claim what the tests do not check.
 
 from __future__ import annotations
 
-from .cases import ALL, DOWNLOADS, ENDPOINTS, JOBS, PERSISTENT, TRANSIENT, Case
+from .cases import DOWNLOADS, ENDPOINTS, JOBS, PERSISTENT, TRANSIENT, Case
 
 SIGNAL_PHASES = ("download", "upserts", "removals")
 FAULTY = {
@@ -60,12 +60,6 @@ def render() -> str:
                      "stops; exit ≠ 0 after branch i8-hygiene (gap 2; exit 0 before) "
                      f"| {YES} | {YES} | {YES} | {rerun} |")
     return "\n".join(lines)
-
-
-def summary() -> str:
-    """One sentence: how many cases the table stands for."""
-    return (f"{len(ALL) + 1} fault cases and {2 * len(SIGNAL_PHASES)} signal cases, "
-            "each followed by a healthy rerun")
 
 
 if __name__ == "__main__":
