@@ -34,6 +34,11 @@ class SandboxConfig:
         amplitude_download_quota: Cohort downloads (``request/{id}`` calls) allowed per month.
         amplitude_cohort_requests_per_window: Single-cohort requests allowed per window.
         amplitude_cohort_request_window_seconds: Length of that window (Amplitude: 10 minutes).
+        failing_jobs: Job types (``upsert_contacts``, ``delete_list_contacts``) whose jobs end
+            ``failed`` with nothing done, as SendGrid reports a job it refused whole. May be
+            changed while the sandbox runs (tests fail one phase of a sync).
+        unpollable_jobs: Job types whose status endpoint answers 404 (SendGrid does not
+            document removal jobs as pollable; a client then has to confirm by list count).
     """
 
     seed: int = 42
@@ -55,3 +60,6 @@ class SandboxConfig:
     amplitude_download_quota: int = 500
     amplitude_cohort_requests_per_window: int = 60
     amplitude_cohort_request_window_seconds: float = 600.0
+    # Frozen, so that a test assigns a new set instead of changing one shared by copies.
+    failing_jobs: frozenset[str] = frozenset()
+    unpollable_jobs: frozenset[str] = frozenset()

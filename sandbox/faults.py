@@ -2,7 +2,8 @@
 
 A rule matches a service, a method and a path regex, hits ``times`` requests (None: every one),
 and does one thing: answer with a given status / headers / body, answer SendGrid's 429, wait
-before answering normally, cut the body after N bytes, or drop the connection without answering.
+before answering normally, cut the body after N bytes, flip the body byte at offset N (a
+corrupt file delivered whole), or drop the connection without answering.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 
 SERVICES = ("amplitude", "sendgrid", "storage")
-ACTIONS = ("respond", "rate_limited", "delay", "truncate", "drop")
+ACTIONS = ("respond", "rate_limited", "delay", "truncate", "corrupt", "drop")
 
 _RATE_LIMIT_BODY = json.dumps({"errors": [{"field": None, "message": "too many requests"}]})
 
@@ -39,6 +40,7 @@ class FaultRule:
         reset_in: Seconds until X-RateLimit-Reset for ``rate_limited``.
         delay: Seconds to wait before passing the request on.
         truncate_after: Send this many body bytes, then drop the connection.
+        corrupt_at: Send the whole body with the byte at this offset inverted.
         drop: Drop the connection without answering.
         id: Identifier of the rule (for DELETE).
         hits: How many requests it has hit so far.
@@ -55,6 +57,7 @@ class FaultRule:
     reset_in: float = 1.0
     delay: float | None = None
     truncate_after: int | None = None
+    corrupt_at: int | None = None
     drop: bool = False
     id: int = 0
     hits: int = 0
@@ -68,10 +71,14 @@ class FaultRule:
             self.rate_limited,
             self.delay is not None,
             self.truncate_after is not None,
+            self.corrupt_at is not None,
             self.drop,
         ]
         if sum(chosen) != 1:
-            msg = "a fault needs exactly one of status, rate_limited, delay, truncate_after, drop"
+            msg = (
+                "a fault needs exactly one of status, rate_limited, delay, truncate_after, "
+                "corrupt_at, drop"
+            )
             raise ValueError(msg)
         if self.times is not None and self.times < 1:
             msg = "times is a count of requests (>= 1), or None for every request"
@@ -89,6 +96,8 @@ class FaultRule:
             return "delay"
         if self.truncate_after is not None:
             return "truncate"
+        if self.corrupt_at is not None:
+            return "corrupt"
         return "drop"
 
     def matches(self, service: str, method: str, path: str) -> bool:
@@ -134,7 +143,7 @@ class FaultRegistry:
 
         The action is one of: ``status=`` (with optional ``body=``, ``headers=``),
         ``rate_limited=True`` (optional ``reset_in=``), ``delay=`` seconds,
-        ``truncate_after=`` bytes, ``drop=True``.
+        ``truncate_after=`` bytes, ``corrupt_at=`` a byte offset, ``drop=True``.
 
         Returns:
             The rule (its ``hits`` count grows as it fires).
@@ -233,6 +242,8 @@ def _apply(
             ],
         )
         return [_RATE_LIMIT_BODY.encode()]
+    if action == "corrupt":
+        return _Corrupted(app(environ, start_response), rule.corrupt_at or 0)
     return _Truncated(app(environ, start_response), rule.truncate_after or 0, environ)
 
 
@@ -274,6 +285,30 @@ class _Truncated:
         # Yielding an empty chunk makes the server flush headers + bytes before we hang up.
         yield b""
         _hang_up(self._environ)
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
+class _Corrupted:
+    """Passes the whole body on with one byte inverted (a damaged file, delivered in full)."""
+
+    def __init__(self, body: Iterable[bytes], offset: int) -> None:
+        self._body = body
+        self._offset = offset
+
+    def __iter__(self) -> Iterator[bytes]:
+        start = 0
+        for chunk in self._body:
+            end = start + len(chunk)
+            out = chunk
+            if start <= self._offset < end:
+                at = self._offset - start
+                out = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1 :]
+            start = end
+            yield out
 
     def close(self) -> None:
         close = getattr(self._body, "close", None)

@@ -23,7 +23,7 @@ _CHURN_KEYS = frozenset({"remove", "add", "rename", "remove_indices", "rename_in
 _FAULT_KEYS = frozenset(
     {
         "service", "method", "path", "path_regex", "times", "status", "body", "headers",
-        "rate_limited", "reset_in", "delay", "truncate_after", "drop",
+        "rate_limited", "reset_in", "delay", "truncate_after", "corrupt_at", "drop",
     }
 )
 

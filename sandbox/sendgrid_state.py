@@ -35,6 +35,7 @@ from sandbox.sendgrid_model import ApiError, check_upsert, is_rejected, is_valid
 from sandbox.storage import Storage
 
 CONTACT_LIMIT_MESSAGE = "you have hit your contact limit"
+FAILED_JOB_MESSAGE = "the job could not be processed"  # a job the sandbox was told to fail
 REJECTED_MESSAGE = "rejected by the sandbox (reject+ address)"
 
 
@@ -88,7 +89,11 @@ class SendGridState:
                     "delete_list_contacts": self._apply_removal,
                     "delete_contacts": self._apply_deletion,
                 }[work.job_type]
-                apply(work)
+                if work.job_type in self.config.failing_jobs:
+                    work.status, work.message = "failed", FAILED_JOB_MESSAGE
+                    work.results = {"requested_count": work.requested, "errored_count": 0}
+                else:
+                    apply(work)
                 work.payload = None
                 work.finished_at = now
 
@@ -383,7 +388,7 @@ class SendGridState:
         with self._lock:
             self.settle()
             job = self._jobs.get(job_id)
-            if job is None:
+            if job is None or job.job_type in self.config.unpollable_jobs:
                 raise ApiError(404, "job not found", "id")
             return job_answer(job, self._progress(job), self.storage.sign)
 

@@ -1,4 +1,7 @@
-"""Regenerate the README's settings tables from each plugin's `--about --format=markdown`.
+"""Regenerate the README's generated tables: settings, and the fault matrix's Reliability table.
+
+Settings come from each plugin's `--about --format=markdown`, the Reliability table from the
+fault matrix cases (tests/faults/table.py).
 
 Usage: `.venv/bin/python scripts/update_readme.py` (rewrites README.md), or with `--check`
 (exit 1 when the README is out of date; the test suite runs this).
@@ -30,18 +33,31 @@ def settings_table(plugin: str) -> str:
     return match.group(1).strip()
 
 
+def reliability_table() -> str:
+    """Return the fault matrix table that tests/faults/table.py renders from its cases."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.faults.table import render as render_matrix
+
+    return render_matrix()
+
+
+def _replace(readme: str, name: str, content: str) -> str:
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    block = f"{begin}\n{content}\n{end}"
+    readme, count = pattern.subn(lambda _m: block, readme)
+    if count != 1:
+        msg = f"README.md needs exactly one {begin} ... {end} block"
+        raise RuntimeError(msg)
+    return readme
+
+
 def render(readme: str) -> str:
     """Return the README with every generated block replaced by a fresh one."""
     for plugin in PLUGINS:
-        begin = f"<!-- settings:{plugin} -->"
-        end = f"<!-- /settings:{plugin} -->"
-        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-        block = f"{begin}\n{settings_table(plugin)}\n{end}"
-        readme, count = pattern.subn(lambda _m, b=block: b, readme)
-        if count != 1:
-            msg = f"README.md needs exactly one {begin} ... {end} block"
-            raise RuntimeError(msg)
-    return readme
+        readme = _replace(readme, f"settings:{plugin}", settings_table(plugin))
+    return _replace(readme, "reliability", reliability_table())
 
 
 def main() -> int:
@@ -54,7 +70,7 @@ def main() -> int:
     fresh = render(current)
     if args.check:
         if fresh != current:
-            print("README.md settings tables are stale: run scripts/update_readme.py")
+            print("README.md generated tables are stale: run scripts/update_readme.py")
             return 1
         return 0
     path.write_text(fresh, encoding="utf-8")

@@ -7,11 +7,14 @@ from collections.abc import Mapping
 
 from target_sendgrid_contacts.mapping import CustomFieldSpec, field_type_for, schema_at, split_path
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
+from target_sendgrid_contacts.sendgrid.errors import SendGridUnavailableError
 from target_sendgrid_contacts.sendgrid.fields import (
     FieldDefinition,
     create_custom_field,
     fetch_custom_fields,
 )
+
+_CREATE_TRIES = 3
 
 
 class CustomFields:
@@ -80,10 +83,27 @@ class CustomFields:
         if not missing or self._dry_run or not self._create:
             return
         for name in missing:
-            self._defined[name] = create_custom_field(
-                self._client, name, self._types.get(name, "Text")
-            )
+            self._defined[name] = self._create_once(name)
         self.created_at = time.monotonic()
+
+    def _create_once(self, name: str) -> FieldDefinition:
+        """Create a field; a creation whose answer was lost is checked before trying again.
+
+        Raises:
+            SendGridUnavailableError: Three tries could not create it.
+        """
+        for attempt in range(_CREATE_TRIES):
+            try:
+                return create_custom_field(self._client, name, self._types.get(name, "Text"))
+            except SendGridUnavailableError:
+                if attempt == _CREATE_TRIES - 1:
+                    raise
+                # Did it get created before the connection or the server failed?
+                found = fetch_custom_fields(self._client).get(name)
+                if found is not None:
+                    return found
+        msg = f"could not create custom field {name!r}"  # pragma: no cover
+        raise SendGridUnavailableError(msg)  # pragma: no cover
 
     def with_ids(self, contact: dict) -> dict:
         """Return the contact with ``custom_fields`` keyed by field id, as SendGrid wants.

@@ -180,6 +180,35 @@ def test_a_job_past_the_contact_limit_fails_and_changes_nothing(clock):
     assert api.job(updates_only.json["job_id"])["status"] == "completed"
 
 
+def test_a_job_type_told_to_fail_ends_failed_and_one_told_so_cannot_be_polled(clock):
+    app = make_app(clock, import_delay_seconds=0.5, removal_delay_seconds=0.5)
+    api = Api(app)
+    list_id = api.create_list("L")
+    done = api.upsert(people(2), [list_id])
+    clock.advance(1)
+    assert api.job(done.json["job_id"])["status"] == "completed"
+
+    app.state.config.failing_jobs = frozenset({"delete_list_contacts"})
+    member = app.state.contact("person0@example.com")["id"]
+    removal = api.delete(f"/v3/marketing/lists/{list_id}/contacts", query_string={
+        "contact_ids": member})
+    clock.advance(1)
+    job = api.job(removal.json["job_id"])
+    assert job["status"] == "failed"
+    assert job["errors"][0]["message"] == "the job could not be processed"
+    assert app.state.member_emails(list_id) == {"person0@example.com", "person1@example.com"}
+
+    app.state.config.unpollable_jobs = frozenset({"delete_list_contacts"})
+    assert api.get(f"/v3/marketing/contacts/imports/{removal.json['job_id']}").status_code == 404
+    assert api.job(done.json["job_id"])["status"] == "completed"  # other types still answer
+
+    app.state.config.failing_jobs = frozenset({"delete_list_contacts", "upsert_contacts"})
+    refused = api.upsert(people(1, 5), [list_id])
+    clock.advance(1)
+    assert api.job(refused.json["job_id"])["status"] == "failed"
+    assert app.state.contact("person5@example.com") is None
+
+
 def test_unknown_list_in_upsert_is_refused(api):
     response = api.upsert(people(1), ["3f1c6a3e-0000-4000-8000-000000000000"])
     assert response.status_code == 400

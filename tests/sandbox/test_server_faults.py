@@ -168,6 +168,22 @@ def test_truncate_fault_cuts_a_streamed_storage_download(sandbox):
     assert len(requests.get(url, timeout=5).content) > 10_000
 
 
+def test_corrupt_fault_delivers_the_whole_body_with_one_byte_damaged(sandbox):
+    url = _storage_url(sandbox)
+
+    def raw_bytes() -> bytes:  # as sent: the file is gzip, requests would inflate it
+        with requests.get(url, timeout=10, stream=True) as answer:
+            return answer.raw.read(decode_content=False)
+
+    whole = raw_bytes()
+    sandbox.faults.add("storage", "GET", "/files/", corrupt_at=30)
+    damaged = raw_bytes()
+    assert len(damaged) == len(whole)
+    assert [i for i, (a, b) in enumerate(zip(whole, damaged, strict=True)) if a != b] == [30]
+    assert damaged[30] == whole[30] ^ 0xFF
+    assert raw_bytes() == whole  # times=1: the next read is whole
+
+
 def test_drop_fault_closes_the_connection_without_an_answer(sandbox):
     sandbox.faults.add("amplitude", path="/api/3/cohorts", drop=True)
     with pytest.raises(requests.ConnectionError):

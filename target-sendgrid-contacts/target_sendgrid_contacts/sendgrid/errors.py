@@ -50,11 +50,17 @@ class SendGridAPIError(SendGridError):
         super().__init__(self._sentence())
 
     def _sentence(self) -> str:
+        detail = "; ".join(self.messages) if self.messages else "no message"
+        if not self.path.startswith("/"):
+            # A file URL (export, errors file): no API key was sent, so the key is not the cause.
+            return (
+                f"The file host refused {self.method} {self.path} with {self.status} (a "
+                f"pre-signed link is refused like this once it has expired): {detail}"
+            )
         if self.status == 401:
             return UNAUTHORIZED_SENTENCE
         if self.status == 403:
             return FORBIDDEN_SENTENCE
-        detail = "; ".join(self.messages) if self.messages else "no message"
         return f"SendGrid answered {self.status} to {self.method} {self.path}: {detail}"
 
 
