@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 
 COHORT = "trlrsk2"  # 250 members, fed through the storage redirect (>= 100 members)
 
-GAP_1 = "issue 8 gap 1 (bookmarks follow the list): fixed on branch i8-bookmarks"
-GAP_2 = "issue 8 gap 2 (signals exit non-zero): fixed on branch i8-hygiene"
-
 # Endpoint groups: (label, service, method, path regex, needs a first sync before the fault).
 ENDPOINTS: dict[str, tuple[str, str, str, str]] = {
     "amp-list": ("Amplitude cohort list", "amplitude", "GET", r"^/api/3/cohorts$"),
@@ -79,7 +76,6 @@ class Case:
         short_timeouts: HTTP timeouts of both clients cut to one second (for delay faults).
         refused: Members the sandbox refuses inside its import jobs (reject+ addresses), so
             that an errors file exists.
-        xfail: Reason when the case fails only because of a gap fixed on another branch.
         custom_fields: Map a custom field in every run (off where a field created by the
             faulty run would be refused as "not ready" by a rerun within seconds: see
             test_field_created_by_a_failed_run_is_waited_for_by_the_rerun).
@@ -96,7 +92,6 @@ class Case:
     expect: str = "ridden"
     short_timeouts: bool = False
     refused: int = 0
-    xfail: str | None = None
     custom_fields: bool = True
     log_has: str | None = None
 
@@ -140,11 +135,11 @@ def _transient(endpoint: str) -> list[Case]:
     ]
 
 
-def _persistent(endpoint: str, expect: str, xfail: str | None = None) -> Case:
+def _persistent(endpoint: str, expect: str) -> Case:
     """503 on every attempt: the retries run out."""
     refused = endpoint == "sg-errors-file"
     return Case(f"{endpoint}-503-always", endpoint, "503 on every attempt",
-                ({"status": 503, "times": None},), expect=expect, xfail=xfail,
+                ({"status": 503, "times": None},), expect=expect,
                 refused=3 if refused else 0, custom_fields=endpoint != "sg-create-list")
 
 
@@ -177,15 +172,15 @@ PERSISTENT = [
 ]
 
 
-def _download(endpoint: str, read: str, fetch: str, xfail: str | None = None) -> list[Case]:
+def _download(endpoint: str, read: str, fetch: str) -> list[Case]:
     """A file cut part-way or delivered whole but damaged (``read`` is what follows), or one
     that cannot be fetched at all: hung up on, or its link expired (``fetch``) — every attempt."""
     extra = {"refused": 3 if endpoint == "sg-errors-file" else 0}
     return [
         Case(f"{endpoint}-truncated", endpoint, "truncated download",
-             ({"truncate_after": 1500, "times": None},), expect=read, xfail=xfail, **extra),
+             ({"truncate_after": 1500, "times": None},), expect=read, **extra),
         Case(f"{endpoint}-corrupt", endpoint, "corrupt file (one byte damaged)",
-             ({"corrupt_at": 400, "times": None},), expect=read, xfail=xfail, **extra),
+             ({"corrupt_at": 400, "times": None},), expect=read, **extra),
         Case(f"{endpoint}-dropped", endpoint, "dropped download",
              ({"drop": True, "times": None},), expect=fetch, **extra),
         Case(f"{endpoint}-expired", endpoint, "expired storage URL",
@@ -197,7 +192,7 @@ def _download(endpoint: str, read: str, fetch: str, xfail: str | None = None) ->
 DOWNLOADS = [
     *_download("amp-storage", "failed", "failed"),
     # An unreadable export holds the list back; one SendGrid will not serve stops the run.
-    *_download("sg-export-file", "held", "failed", GAP_1),
+    *_download("sg-export-file", "held", "failed"),
     *_download("sg-errors-file", "ridden", "ridden"),
 ]
 
@@ -235,12 +230,12 @@ JOBS = [
     Case("sg-export-fails", "sg-export-status", "export ends failure",
          ({"status": 200, "times": None,
            "body": {"id": "x", "status": "failure", "message": "export could not be generated"}},),
-         expect="held", xfail=GAP_1),
+         expect="held"),
     Case("sg-export-slow", "sg-export-status", "slow job (within the bound)",
          knobs={"config.export_delay_seconds": 1.0}),
     Case("sg-export-too-slow", "sg-export-status", "job slower than the bound",
          knobs={"config.export_delay_seconds": 4.0}, target={"job_timeout_seconds": 1},
-         expect="held", xfail=GAP_1),
+         expect="held"),
 ]
 
 ALL = [*TRANSIENT, *PERSISTENT, *DOWNLOADS, *JOBS]
