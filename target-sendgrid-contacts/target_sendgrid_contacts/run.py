@@ -110,6 +110,8 @@ class SyncRun:
             poll_interval=self.settings.job_poll_interval,
             timeout=self.settings.job_timeout,
             new_fields=lambda: self.fields is not None and self.fields.created_at is not None,
+            max_in_flight=self.settings.max_jobs_in_flight,
+            workdir=self._workdir,
         )
         self._seen = SeenEmails(self._workdir / "seen.bin")
         if self.settings.on_invalid_email == "fail":
@@ -305,10 +307,16 @@ class SyncRun:
             return False
         try:
             self.flush_pools()
+            self._settle_uploads()
         except BaseException as exc:
             self.fail(exc)
             raise
         return True
+
+    def _settle_uploads(self) -> None:
+        """Wait until SendGrid finished every import job sent so far, and account for them."""
+        if self._uploader is not None:
+            self._uploader.settle()
 
     def _snapshot(self, list_name: str) -> ListSnapshot:
         snapshot = self._snapshots.get(list_name)
@@ -344,7 +352,9 @@ class SyncRun:
             outcome.list_id = outcome.list_id or self._require_directory().find(outcome.name)
             return
         outcome.list_id = self._require_directory().find_or_create(outcome.name)
-        self._require_uploader().upsert(outcome, outcome.list_id, to_send)
+        # Not waited for here: jobs are followed while input flows, and settled before any
+        # STATE and before any removal.
+        self._require_uploader().send(outcome, outcome.list_id, to_send)
 
     # ----- end of input -------------------------------------------------------------------
 
@@ -362,6 +372,7 @@ class SyncRun:
         try:
             self._replay_spool()
             self.flush_pools()
+            self._settle_uploads()  # removal only once every upsert of every list finished
             self._register_synced_cohorts()
             self._ensure_cohort_lists()
             if self.settings.mirror:
@@ -539,6 +550,8 @@ class SyncRun:
 
     def close(self) -> None:
         """Release files and the temporary directory (safe to call twice)."""
+        if self._uploader is not None:
+            self._uploader.close()  # no more polls; the contacts it set aside go with the folder
         for snapshot in self._snapshots.values():
             snapshot.close()
         self._snapshots.clear()

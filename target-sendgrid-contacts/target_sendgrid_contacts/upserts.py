@@ -1,15 +1,25 @@
-"""Upserts: send request bodies, follow each import job, account for what SendGrid refused."""
+"""Upserts: send bodies, follow their import jobs meanwhile, account for what SendGrid refused.
+
+A body goes out as soon as it is full; its job is followed by a :class:`JobFollower` thread
+while input keeps flowing, with at most ``max_in_flight`` jobs outstanding. What a finished job
+means (counts, rejects) is worked out on the caller's thread, whenever it hands over more work
+and in :meth:`Uploader.settle`, which waits for every job (before STATE, before removal).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import msgspec
+import requests
 
 from target_sendgrid_contacts.batching import upsert_bodies
+from target_sendgrid_contacts.inflight import KeptPart, SentParts
 from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.jobs import FinishedJob, JobFollower
 from target_sendgrid_contacts.outcomes import ListOutcome
 from target_sendgrid_contacts.rejects import SENDGRID_REJECTED, RejectsWriter
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
@@ -29,11 +39,11 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class Uploader:
-    """Sends contacts to one list at a time and waits for SendGrid to finish each job.
+    """Sends contacts to lists and follows SendGrid's import jobs while more input arrives.
 
     Attributes:
         contacts_sent: Contacts in accepted requests.
-        jobs_finished: Import jobs followed to their end.
+        jobs_finished: Import jobs followed to their end and accounted for.
         sendgrid_rejections: Contacts SendGrid refused (400-named or in errored jobs).
     """
 
@@ -46,29 +56,40 @@ class Uploader:
         poll_interval: float,
         timeout: float,
         new_fields: Callable[[], bool],
+        max_in_flight: int = 1,
+        workdir: Path | None = None,
+        follower_client: SendGridClient | None = None,
     ) -> None:
         """Create the uploader.
 
         Args:
-            client: The SendGrid client.
+            client: The SendGrid client (used on the caller's thread only).
             rejects: Where refused contacts are written.
             request_limit: Contacts per request at most.
             poll_interval: First wait between job polls.
             timeout: Bound on one job wait.
             new_fields: Whether this run created custom fields (SendGrid refuses them briefly).
+            max_in_flight: Import jobs outstanding at most; the next request waits for one.
+            workdir: Private folder for the contacts of pending jobs that do not fit in memory.
+            follower_client: The job follower's client; by default ``client`` with a session
+                of its own (a session must not be used by two threads at once).
         """
         self.client = client
         self.request_limit = request_limit
         self.contacts_sent = 0
         self.jobs_finished = 0
         self.sendgrid_rejections = 0
+        self.max_in_flight = max(1, max_in_flight)
         self._rejects = rejects
-        self._poll_interval = poll_interval
-        self._timeout = timeout
         self._new_fields = new_fields
+        self._parts = SentParts(workdir)
+        self._follower = JobFollower(
+            follower_client or client.with_session(requests.Session()),
+            poll_interval=poll_interval, timeout=timeout,
+        )
 
     def upsert(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
-        """Send contacts to a list and follow the jobs; count upserts and refusals.
+        """Send contacts to a list and wait for every job; count upserts and refusals.
 
         Args:
             outcome: The list's counts.
@@ -78,19 +99,75 @@ class Uploader:
         Raises:
             JobFailedError: A job ended ``failed``.
         """
-        for job_id, sent in self._send(outcome, list_id, to_send):
-            self._follow(outcome, job_id, sent)
+        self.send(outcome, list_id, to_send)
+        self.settle()
+
+    def send(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
+        """Send contacts to a list now; their jobs are followed while the caller reads on.
+
+        Jobs that finished meanwhile are accounted for here; with ``max_in_flight`` jobs
+        outstanding, the next request first waits for one of them.
+
+        Args:
+            outcome: The list's counts.
+            list_id: The list.
+            to_send: Items with the exact contact dict to send.
+
+        Raises:
+            JobFailedError: An earlier job ended ``failed`` (or in an undocumented status).
+        """
+        self._account(self._follower.take_finished())
+        self._send(outcome, list_id, to_send)
+
+    def settle(self) -> None:
+        """Wait for every outstanding job and account for it (before STATE, before removal).
+
+        Raises:
+            JobFailedError: A job ended ``failed`` (or in an undocumented status); the other
+                finished jobs are accounted for first.
+        """
+        self._account(self._follower.wait_finished(every=True))
+
+    @property
+    def outstanding(self) -> int:
+        """Import jobs sent and not yet accounted for."""
+        return self._follower.outstanding
+
+    def close(self) -> None:
+        """Stop following jobs (those still pending are SendGrid's to finish; a rerun resends)."""
+        self._follower.stop()
+
+    def _account(self, finished: list[FinishedJob]) -> None:
+        first_error: BaseException | None = None
+        for done in finished:
+            outcome, kept = done.token
+            try:
+                if done.error is not None:
+                    raise done.error
+                self._follow(outcome, done.job_id, done.job or {}, self._parts.load(kept))
+            except Exception as exc:  # noqa: BLE001 - account the rest, then raise the first
+                first_error = first_error or exc
+            finally:
+                self._parts.drop(kept)
+        if first_error is not None:
+            raise first_error
+
+    def _track(self, outcome: ListOutcome, job_id: str, part: list[tuple[Item, dict]]) -> None:
+        kept: KeptPart = self._parts.keep(part)
+        self._follower.add(job_id, (outcome, kept))
+
+    def _wait_for_room(self) -> None:
+        while self._follower.outstanding >= self.max_in_flight:
+            self._account(self._follower.wait_finished(every=False))
 
     def _send(
         self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]], round_: int = 0
-    ) -> list[tuple[str, list[tuple[Item, dict]]]]:
+    ) -> None:
         limit = self.request_limit
         encoded = [_ENCODER.encode(contact) for _, contact in to_send]
-        jobs = []
         for body in upsert_bodies([list_id], encoded, max_contacts=limit):
             part = to_send[body.first : body.first + body.count]
-            jobs.extend(self._send_body(outcome, list_id, part, body.body, round_))
-        return jobs
+            self._send_body(outcome, list_id, part, body.body, round_)
 
     def _send_body(
         self,
@@ -99,8 +176,9 @@ class Uploader:
         part: list[tuple[Item, dict]],
         body: bytes,
         round_: int,
-    ) -> list[tuple[str, list[tuple[Item, dict]]]]:
+    ) -> None:
         waited, wait = 0.0, 1.0
+        self._wait_for_room()
         while True:
             try:
                 job_id = start_upsert(self.client, body)
@@ -126,15 +204,17 @@ class Uploader:
                     for position, message in named.items():
                         self._reject_sent(outcome, part[position], message)
                     rest = [p for i, p in enumerate(part) if i not in named]
-                    return self._send(outcome, list_id, rest, round_ + 1) if rest else []
+                    if rest:
+                        self._send(outcome, list_id, rest, round_ + 1)
+                    return
                 raise
             self.contacts_sent += len(part)
-            return [(job_id, part)]
+            self._track(outcome, job_id, part)
+            return
 
-    def _follow(self, outcome: ListOutcome, job_id: str, sent: list[tuple[Item, dict]]) -> None:
-        job = self.client.wait_for_job(
-            job_id, poll_interval=self._poll_interval, timeout=self._timeout
-        )
+    def _follow(
+        self, outcome: ListOutcome, job_id: str, job: Mapping, sent: list[tuple[Item, dict]]
+    ) -> None:
         self.jobs_finished += 1
         results = job.get("results") or {}
         status = job.get("status")
