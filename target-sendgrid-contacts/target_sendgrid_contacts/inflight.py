@@ -9,7 +9,7 @@ import msgspec
 
 from target_sendgrid_contacts.items import Item
 
-IN_MEMORY_CONTACTS = 60_000  # beyond this, parts go to disk: 67 pending bodies are ~2 GB in RAM
+IN_MEMORY_CONTACTS = 30_000  # beyond this, parts go to disk: 67 pending bodies are ~2 GB in RAM
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder()
 

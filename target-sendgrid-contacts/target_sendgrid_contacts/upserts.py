@@ -1,7 +1,8 @@
 """Upserts: send bodies, follow their import jobs meanwhile, account for what SendGrid refused.
 
-A body goes out as soon as it is full; its job is followed by a :class:`JobFollower` thread
-while input keeps flowing, with at most ``max_in_flight`` jobs outstanding. What a finished job
+A body goes out as soon as it is full, through a :class:`BodySender` thread (so mapping goes on
+while SendGrid reads it); its job is followed by a :class:`JobFollower` thread while input
+keeps flowing, with at most ``max_in_flight`` bodies and jobs outstanding. What a finished job
 means (counts, rejects) is worked out on the caller's thread, whenever it hands over more work
 and in :meth:`Uploader.settle`, which waits for every job (before STATE, before removal).
 """
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import msgspec
@@ -30,12 +34,28 @@ from target_sendgrid_contacts.sendgrid.contacts import (
     start_upsert,
 )
 from target_sendgrid_contacts.sendgrid.errors import JobFailedError, SendGridAPIError
+from target_sendgrid_contacts.sending import BodySender
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
 
 FIELD_ACTIVATION_WAIT_SECONDS = 60.0
 MAX_REFUSAL_ROUNDS = 20  # requests re-sent without contacts SendGrid named, per batch
+MAX_QUEUED_BODIES = 1  # one body with the sender while the next is mapped: bodies are 6 MB
 _ENCODER = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class _Put:
+    """A body handed to the sender, with what its answer needs."""
+
+    future: Future
+    outcome: ListOutcome
+    list_id: str
+    part: list[tuple[Item, dict]]
+    body: bytes
+    round: int
+    waited: float = 0.0  # seconds already waited for new custom fields
+    wait: float = 1.0
 
 
 class Uploader:
@@ -63,7 +83,7 @@ class Uploader:
         """Create the uploader.
 
         Args:
-            client: The SendGrid client (used on the caller's thread only).
+            client: The SendGrid client (the sender and follower threads get twins of it).
             rejects: Where refused contacts are written.
             request_limit: Contacts per request at most.
             poll_interval: First wait between job polls.
@@ -87,6 +107,10 @@ class Uploader:
             follower_client or client.with_session(requests.Session()),
             poll_interval=poll_interval, timeout=timeout,
         )
+        sender_client = client.with_session(requests.Session())
+        # Looked up at call time, so that a test can watch the bodies go out.
+        self._sender = BodySender(lambda body: start_upsert(sender_client, body))
+        self._puts: deque[_Put] = deque()
 
     def upsert(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
         """Send contacts to a list and wait for every job; count upserts and refusals.
@@ -118,6 +142,7 @@ class Uploader:
         """
         self._account(self._follower.take_finished())
         self._send(outcome, list_id, to_send)
+        self._resolve_puts(block=False)
 
     def settle(self) -> None:
         """Wait for every outstanding job and account for it (before STATE, before removal).
@@ -126,15 +151,17 @@ class Uploader:
             JobFailedError: A job ended ``failed`` (or in an undocumented status); the other
                 finished jobs are accounted for first.
         """
+        self._resolve_puts(block=True)
         self._account(self._follower.wait_finished(every=True))
 
     @property
     def outstanding(self) -> int:
-        """Import jobs sent and not yet accounted for."""
-        return self._follower.outstanding
+        """Bodies and import jobs sent and not yet accounted for."""
+        return len(self._puts) + self._follower.outstanding
 
     def close(self) -> None:
-        """Stop following jobs (those still pending are SendGrid's to finish; a rerun resends)."""
+        """Stop sending and following (pending jobs are SendGrid's to finish; a rerun resends)."""
+        self._sender.stop()
         self._follower.stop()
 
     def _account(self, finished: list[FinishedJob]) -> None:
@@ -157,8 +184,19 @@ class Uploader:
         self._follower.add(job_id, (outcome, kept))
 
     def _wait_for_room(self) -> None:
-        while self._follower.outstanding >= self.max_in_flight:
-            self._account(self._follower.wait_finished(every=False))
+        """Return once another body may be queued (bounded bodies and jobs outstanding)."""
+        while True:
+            self._resolve_puts(block=False)
+            queued = len(self._puts)
+            if (
+                queued < MAX_QUEUED_BODIES
+                and self._follower.outstanding + queued < self.max_in_flight
+            ):
+                return
+            if queued:
+                self._resolve_puts(block=True, one=True)
+            else:
+                self._account(self._follower.wait_finished(every=False))
 
     def _send(
         self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]], round_: int = 0
@@ -167,50 +205,54 @@ class Uploader:
         encoded = [_ENCODER.encode(contact) for _, contact in to_send]
         for body in upsert_bodies([list_id], encoded, max_contacts=limit):
             part = to_send[body.first : body.first + body.count]
-            self._send_body(outcome, list_id, part, body.body, round_)
+            self._wait_for_room()
+            self._puts.append(
+                _Put(self._sender.submit(body.body), outcome, list_id, part, body.body, round_)
+            )
 
-    def _send_body(
-        self,
-        outcome: ListOutcome,
-        list_id: str,
-        part: list[tuple[Item, dict]],
-        body: bytes,
-        round_: int,
-    ) -> None:
-        waited, wait = 0.0, 1.0
-        self._wait_for_room()
-        while True:
+    def _resolve_puts(self, *, block: bool, one: bool = False) -> None:
+        """Take SendGrid's answers to queued bodies, oldest first; start following their jobs."""
+        while self._puts and (block or self._puts[0].future.done()):
+            put = self._puts.popleft()
             try:
-                job_id = start_upsert(self.client, body)
+                job_id = put.future.result()
             except SendGridAPIError as exc:
-                if (
-                    is_field_not_ready(exc)
-                    and self._new_fields()
-                    and waited < FIELD_ACTIVATION_WAIT_SECONDS
-                ):
-                    LOGGER.info("New custom fields not accepted yet; retrying in %.1f s", wait)
-                    time.sleep(wait)
-                    waited += wait
-                    wait = min(wait * 1.5, 10.0)
-                    continue
-                named = {
-                    position: message
-                    for position, message in refused_positions(exc).items()
-                    if position < len(part)
-                }
-                if named and round_ < MAX_REFUSAL_ROUNDS:
-                    # One refused contact fails the whole request: set the named ones aside
-                    # (all of them, when SendGrid named every contact) and send the rest.
-                    for position, message in named.items():
-                        self._reject_sent(outcome, part[position], message)
-                    rest = [p for i, p in enumerate(part) if i not in named]
-                    if rest:
-                        self._send(outcome, list_id, rest, round_ + 1)
-                    return
-                raise
-            self.contacts_sent += len(part)
-            self._track(outcome, job_id, part)
+                self._refused(put, exc)
+            else:
+                self.contacts_sent += len(put.part)
+                self._track(put.outcome, job_id, put.part)
+            if one:
+                return
+
+    def _refused(self, put: _Put, exc: SendGridAPIError) -> None:
+        if (
+            is_field_not_ready(exc)
+            and self._new_fields()
+            and put.waited < FIELD_ACTIVATION_WAIT_SECONDS
+        ):
+            LOGGER.info("New custom fields not accepted yet; retrying in %.1f s", put.wait)
+            time.sleep(put.wait)
+            self._puts.appendleft(replace(
+                put, future=self._sender.submit(put.body), waited=put.waited + put.wait,
+                wait=min(put.wait * 1.5, 10.0),
+            ))
             return
+        part = put.part
+        named = {
+            position: message
+            for position, message in refused_positions(exc).items()
+            if position < len(part)
+        }
+        if named and put.round < MAX_REFUSAL_ROUNDS:
+            # One refused contact fails the whole request: set the named ones aside
+            # (all of them, when SendGrid named every contact) and send the rest.
+            for position, message in named.items():
+                self._reject_sent(put.outcome, part[position], message)
+            rest = [p for i, p in enumerate(part) if i not in named]
+            if rest:
+                self._send(put.outcome, put.list_id, rest, put.round + 1)
+            return
+        raise exc
 
     def _follow(
         self, outcome: ListOutcome, job_id: str, job: Mapping, sent: list[tuple[Item, dict]]

@@ -123,13 +123,19 @@ def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record
     errors_url = "https://files.test/errors.csv"
     _accept(requests_mock, {"status": "errored", "results": {
         "requested_count": 3, "errored_count": 1, "errors_url": errors_url}})
-    requests_mock.get(errors_url, content=b"email,error\np1@example.com,refused\n")
+    on_disk = []
+
+    def errors_file(request, context) -> bytes:
+        on_disk.extend(workdir.iterdir())  # while the job is accounted for
+        return b"email,error\np1@example.com,refused\n"
+
+    requests_mock.get(errors_url, content=errors_file)
     outcome = ListOutcome("L", received=3)
 
-    uploader.send(outcome, "list-1", _items(3))
-    assert list(workdir.iterdir()), "the pending job's contacts wait on disk"
-    uploader.settle()
+    uploader.upsert(outcome, "list-1", _items(3))
     rejects.close()
+
+    assert len(on_disk) == 1, "the pending job's contacts waited on disk"
 
     assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 1)
     written = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
