@@ -300,10 +300,15 @@ class SyncRun:
         Returns:
             True when STATE may leave: every contact received is upserted and its job finished.
             False while contacts wait in the spool (``on_invalid_email: fail`` sends them only
-            at the end), after the run failed, and always in a dry run (nothing was written, so
-            Meltano must not save state that would make an incremental tap skip these records).
+            at the end), after the run failed, when a stop signal interrupted an upload, and
+            always in a dry run (nothing was written, so Meltano must not save state that
+            would make an incremental tap skip these records).
         """
         if self.failed or self._spool is not None or self.settings.dry_run:
+            return False
+        if self._uploader is not None and self._uploader.busy:
+            # Re-entered from the SDK's termination handler in the middle of an upload.
+            LOGGER.warning("Stopped in the middle of an upload: no STATE is written")
             return False
         try:
             self.flush_pools()

@@ -9,10 +9,11 @@ and in :meth:`Uploader.settle`, which waits for every job (before STATE, before 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -111,6 +112,7 @@ class Uploader:
         # Looked up at call time, so that a test can watch the bodies go out.
         self._sender = BodySender(lambda body: start_upsert(sender_client, body))
         self._puts: deque[_Put] = deque()
+        self._depth = 0
 
     def upsert(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
         """Send contacts to a list and wait for every job; count upserts and refusals.
@@ -140,9 +142,10 @@ class Uploader:
         Raises:
             JobFailedError: An earlier job ended ``failed`` (or in an undocumented status).
         """
-        self._account(self._follower.take_finished())
-        self._send(outcome, list_id, to_send)
-        self._resolve_puts(block=False)
+        with self._busy():
+            self._account(self._follower.take_finished())
+            self._send(outcome, list_id, to_send)
+            self._resolve_puts(block=False)
 
     def settle(self) -> None:
         """Wait for every outstanding job and account for it (before STATE, before removal).
@@ -151,8 +154,26 @@ class Uploader:
             JobFailedError: A job ended ``failed`` (or in an undocumented status); the other
                 finished jobs are accounted for first.
         """
-        self._resolve_puts(block=True)
-        self._account(self._follower.wait_finished(every=True))
+        with self._busy():
+            self._resolve_puts(block=True)
+            self._account(self._follower.wait_finished(every=True))
+
+    @property
+    def busy(self) -> bool:
+        """Whether a call is under way (a signal handler may run in the middle of one).
+
+        A body just answered may then be held by the interrupted call, not yet followed:
+        settling now could not vouch for it, so no STATE may be written.
+        """
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     @property
     def outstanding(self) -> int:

@@ -260,3 +260,36 @@ def test_a_429_on_a_put_holds_back_the_job_polls_in_flight(sandbox_factory, tmp_
     assert during == []
     assert _log(sandbox, "GET", "/imports/"), "jobs were polled meanwhile otherwise"
     assert result["report"]["totals"]["upserted"] == len(members)
+
+
+def test_a_stop_signal_in_the_middle_of_an_upload_lets_no_state_out(sandbox_factory, tmp_path,
+                                                                    monkeypatch):
+    # The SDK's SIGTERM/SIGINT handler drains every sink and writes STATE, from whatever
+    # line the main thread was on: here, just after SendGrid answered a body whose job is
+    # not followed yet.
+    sandbox = sandbox_factory(import_delay_seconds=0.5)
+    targets, written_by_the_stop = [], []
+    listen, track = TargetSendGridContacts.listen, upserts_module.Uploader._track
+
+    def remember(self, *args, **kwargs):
+        targets.append(self)
+        return listen(self, *args, **kwargs)
+
+    def interrupted_track(self, *args):
+        if not written_by_the_stop:
+            before = len(sys.stdout.states)
+            targets[0].drain_all()  # what the termination handler does first
+            written_by_the_stop.append(sys.stdout.states[before:])
+        return track(self, *args)
+
+    monkeypatch.setattr(TargetSendGridContacts, "listen", remember)
+    monkeypatch.setattr(upserts_module.Uploader, "_track", interrupted_track)
+    members = _members(sandbox)
+    lines = _lines(sandbox, members)
+    lines.insert(1 + PER_BODY, json.dumps({"type": "STATE", "value": {"part": 1}}))
+
+    result = _run(sandbox, lines, tmp_path, monkeypatch)
+
+    assert written_by_the_stop == [[]]
+    assert result["error"] is None
+    assert result["states"][-1]["job_statuses"] == ["completed"] * BODIES
