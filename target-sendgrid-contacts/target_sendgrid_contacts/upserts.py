@@ -192,7 +192,7 @@ class Uploader:
             try:
                 if done.error is not None:
                     raise done.error
-                self._follow(outcome, done.job_id, done.job or {}, self._parts.load(kept))
+                self._follow(outcome, done.job_id, done.job or {}, kept)
             except Exception as exc:  # noqa: BLE001 - account the rest, then raise the first
                 first_error = first_error or exc
             finally:
@@ -275,9 +275,7 @@ class Uploader:
             return
         raise exc
 
-    def _follow(
-        self, outcome: ListOutcome, job_id: str, job: Mapping, sent: list[tuple[Item, dict]]
-    ) -> None:
+    def _follow(self, outcome: ListOutcome, job_id: str, job: Mapping, kept: KeptPart) -> None:
         self.jobs_finished += 1
         results = job.get("results") or {}
         status = job.get("status")
@@ -295,8 +293,9 @@ class Uploader:
         outcome.created += int(results.get("created_count") or 0)
         outcome.updated += int(results.get("updated_count") or 0)
         if status == "completed":
-            outcome.upserted += len(sent)
+            outcome.upserted += kept.count
             return
+        sent = self._parts.load(kept)  # read back only when a contact has to be named
         by_email = {item.email: (item, contact) for item, contact in sent}
         named = []
         if results.get("errors_url"):
