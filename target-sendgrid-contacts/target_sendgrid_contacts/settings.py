@@ -118,7 +118,8 @@ def settings_from_config(config: Mapping) -> Settings:
     batch_rows = config.get("batch_size_rows")
     if batch_rows is not None and int(batch_rows) < 1:
         raise ValueError("batch_size_rows must be at least 1")
-    in_flight = int(config.get("max_jobs_in_flight") or DEFAULT_MAX_JOBS_IN_FLIGHT)
+    in_flight = config.get("max_jobs_in_flight")
+    in_flight = DEFAULT_MAX_JOBS_IN_FLIGHT if in_flight is None else int(in_flight)
     if in_flight < 1:
         raise ValueError("max_jobs_in_flight must be at least 1")
     return Settings(
