@@ -54,6 +54,7 @@ def main() -> None:
                 totals = report.get("totals", {})
                 print(f"{args.records:>10,} records  job latency {delay:5.1f} s  "
                       f"wall {run.seconds:8.1f} s  {args.records / run.seconds:>8,.0f} rec/s  "
+                      f"target CPU {run.cpu_seconds:6.1f} s  "
                       f"peak RSS {run.peak_rss / 1e6:4.0f} MB  PUTs {puts}  "
                       f"upserted {totals.get('upserted')}  exit {run.code}", flush=True)
                 if run.code:
