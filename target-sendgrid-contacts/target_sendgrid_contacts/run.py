@@ -107,6 +107,7 @@ class SyncRun:
         self.judgement: Judgement | None = None
         self._markers_seen: dict[str, dict[str, dict]] = {}  # from the STATEs received
         self.activity = Activity()
+        self._unsettled: Counter[str] = Counter()  # contacts sent per list, jobs not settled
         self.interrupted: str | None = None
 
     # ----- start --------------------------------------------------------------------------
@@ -131,6 +132,8 @@ class SyncRun:
             poll_interval=self.settings.job_poll_interval,
             timeout=self.settings.job_timeout,
             new_fields=lambda: self.fields is not None and self.fields.created_at is not None,
+            max_in_flight=self.settings.max_jobs_in_flight,
+            workdir=self._workdir,
         )
         self._seen = SeenEmails(self._workdir / "seen.bin")
         if self.settings.on_invalid_email == "fail":
@@ -319,13 +322,19 @@ class SyncRun:
         Returns:
             True when STATE may leave: every contact received is upserted and its job finished.
             False while contacts wait in the spool (``on_invalid_email: fail`` sends them only
-            at the end), after the run failed, and always in a dry run (nothing was written, so
-            Meltano must not save state that would make an incremental tap skip these records).
+            at the end), after the run failed, when a stop signal interrupted an upload, and
+            always in a dry run (nothing was written, so Meltano must not save state that
+            would make an incremental tap skip these records).
         """
         if self.failed or self._spool is not None or self.settings.dry_run:
             return False
+        if self._uploader is not None and self._uploader.busy:
+            # Re-entered from the SDK's termination handler in the middle of an upload.
+            LOGGER.warning("Stopped in the middle of an upload: no STATE is written")
+            return False
         try:
             self.flush_pools()
+            self._settle_uploads()
         except BaseException as exc:
             self.fail(exc)
             raise
@@ -365,6 +374,22 @@ class SyncRun:
             mirror=self.settings.mirror, stopped=stopped,
         )
 
+    def _settle_uploads(self) -> None:
+        """Wait until SendGrid finished every import job sent so far, and account for them."""
+        if self._uploader is None:
+            return
+        unsettled, self._unsettled = self._unsettled, Counter()
+        if not unsettled:
+            self._uploader.settle()
+            return
+        lists = " and ".join(repr(name) for name in unsettled)
+        plural = "s" if len(unsettled) > 1 else ""
+        with self.activity.doing(
+            f"upserting {sum(unsettled.values())} contacts into list{plural} {lists} "
+            f"(waiting for SendGrid's import job{plural})"
+        ):
+            self._uploader.settle()
+
     def _snapshot(self, list_name: str) -> ListSnapshot:
         snapshot = self._snapshots.get(list_name)
         if snapshot is None:
@@ -401,10 +426,12 @@ class SyncRun:
             return
         outcome.list_id = self._require_directory().find_or_create(outcome.name)
         with self.activity.doing(
-            f"upserting {len(to_send)} contacts into list {outcome.name!r} (waiting for "
-            "SendGrid's import job)"
+            f"sending {len(to_send)} contacts to list {outcome.name!r} (SendGrid import)"
         ):
-            self._require_uploader().upsert(outcome, outcome.list_id, to_send)
+            # Not waited for here: jobs are followed while input flows, and settled before
+            # any STATE and before any removal.
+            self._require_uploader().send(outcome, outcome.list_id, to_send)
+        self._unsettled[outcome.name] += len(to_send)
 
     # ----- end of input -------------------------------------------------------------------
 
@@ -422,6 +449,7 @@ class SyncRun:
         try:
             self._replay_spool()
             self.flush_pools()
+            self._settle_uploads()  # removal only once every upsert of every list finished
             self._register_synced_cohorts()
             self._ensure_cohort_lists()
             if self.settings.mirror:
@@ -657,6 +685,8 @@ class SyncRun:
 
     def close(self) -> None:
         """Release files and the temporary directory (safe to call twice)."""
+        if self._uploader is not None:
+            self._uploader.close()  # no more polls; the contacts it set aside go with the folder
         for snapshot in self._snapshots.values():
             snapshot.close()
         self._snapshots.clear()

@@ -11,6 +11,9 @@ from target_sendgrid_contacts.sendgrid.client import api_base_url
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_NAMES = frozenset({"email", "first_name", "last_name"})
+# A 2,000,000-member cohort is 67 bodies of 30,000: all of them may be pending at once, so a
+# first sync never waits for one job before reading on, even at 30 s a job.
+DEFAULT_MAX_JOBS_IN_FLIGHT = 100
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Settings:
         job_poll_interval: First wait between job polls (seconds).
         job_timeout: Bound on one job wait (seconds).
         batch_size_rows: Contacts per upsert request at most (SDK setting).
+        max_jobs_in_flight: Import jobs followed at once; the next request waits past it.
     """
 
     api_key: str = field(repr=False)  # a repr in a traceback or log must not show it
@@ -58,6 +62,7 @@ class Settings:
     job_poll_interval: float = 2.0
     job_timeout: float = 1800.0
     batch_size_rows: int | None = None
+    max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT
 
     @property
     def mirror(self) -> bool:
@@ -113,6 +118,10 @@ def settings_from_config(config: Mapping) -> Settings:
     batch_rows = config.get("batch_size_rows")
     if batch_rows is not None and int(batch_rows) < 1:
         raise ValueError("batch_size_rows must be at least 1")
+    in_flight = config.get("max_jobs_in_flight")
+    in_flight = DEFAULT_MAX_JOBS_IN_FLIGHT if in_flight is None else int(in_flight)
+    if in_flight < 1:
+        raise ValueError("max_jobs_in_flight must be at least 1")
     return Settings(
         api_key=api_key,
         base_url=api_base_url(str(config.get("region") or "global"), config.get("api_url")),
@@ -133,4 +142,5 @@ def settings_from_config(config: Mapping) -> Settings:
         job_poll_interval=poll,
         job_timeout=timeout,
         batch_size_rows=int(batch_rows) if batch_rows is not None else None,
+        max_jobs_in_flight=in_flight,
     )

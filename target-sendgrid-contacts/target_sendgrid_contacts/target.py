@@ -30,7 +30,7 @@ from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE
 from target_sendgrid_contacts.run import SyncRun
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.errors import SendGridError
-from target_sendgrid_contacts.settings import settings_from_config
+from target_sendgrid_contacts.settings import DEFAULT_MAX_JOBS_IN_FLIGHT, settings_from_config
 from target_sendgrid_contacts.sinks import CohortSyncsSink, ContactsSink, IgnoredSink
 
 if TYPE_CHECKING:
@@ -146,6 +146,11 @@ class TargetSendGridContacts(Target):
             "batch_size_rows", th.IntegerType, default=30000,
             description="Contacts per upsert request at most (SendGrid allows 30,000 and 6 MB; "
             "both are enforced).",
+        ),
+        th.Property(
+            "max_jobs_in_flight", th.IntegerType, default=DEFAULT_MAX_JOBS_IN_FLIGHT,
+            description="SendGrid import jobs followed at once while input keeps flowing; "
+            "past it, the next request waits for one to finish.",
         ),
     ).to_dict()
 

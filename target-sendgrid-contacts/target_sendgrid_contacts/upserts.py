@@ -1,15 +1,30 @@
-"""Upserts: send request bodies, follow each import job, account for what SendGrid refused."""
+"""Upserts: send bodies, follow their import jobs meanwhile, account for what SendGrid refused.
+
+A body goes out as soon as it is full, through a :class:`BodySender` thread (so mapping goes on
+while SendGrid reads it); its job is followed by a :class:`JobFollower` thread while input
+keeps flowing, with at most ``max_in_flight`` bodies and jobs outstanding. What a finished job
+means (counts, rejects) is worked out on the caller's thread, whenever it hands over more work
+and in :meth:`Uploader.settle`, which waits for every job (before STATE, before removal).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import msgspec
+import requests
 
 from target_sendgrid_contacts.batching import upsert_bodies
+from target_sendgrid_contacts.inflight import KeptPart, SentParts
 from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.jobs import FinishedJob, JobFollower
 from target_sendgrid_contacts.outcomes import ListOutcome
 from target_sendgrid_contacts.rejects import SENDGRID_REJECTED, RejectsWriter
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
@@ -20,20 +35,39 @@ from target_sendgrid_contacts.sendgrid.contacts import (
     start_upsert,
 )
 from target_sendgrid_contacts.sendgrid.errors import JobFailedError, SendGridAPIError
+from target_sendgrid_contacts.sending import BodySender
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
 
 FIELD_ACTIVATION_WAIT_SECONDS = 60.0
+# A field created shortly before this run (by a run that failed, or by a person) is refused
+# just the same for a few seconds: wait for it too, less long.
+EARLIER_FIELD_WAIT_SECONDS = 20.0
 MAX_REFUSAL_ROUNDS = 20  # requests re-sent without contacts SendGrid named, per batch
+MAX_QUEUED_BODIES = 1  # one body with the sender while the next is mapped: bodies are 6 MB
 _ENCODER = msgspec.json.Encoder()
 
 
+@dataclass(frozen=True)
+class _Put:
+    """A body handed to the sender, with what its answer needs."""
+
+    future: Future
+    outcome: ListOutcome
+    list_id: str
+    part: list[tuple[Item, dict]]
+    body: bytes
+    round: int
+    waited: float = 0.0  # seconds already waited for new custom fields
+    wait: float = 1.0
+
+
 class Uploader:
-    """Sends contacts to one list at a time and waits for SendGrid to finish each job.
+    """Sends contacts to lists and follows SendGrid's import jobs while more input arrives.
 
     Attributes:
         contacts_sent: Contacts in accepted requests.
-        jobs_finished: Import jobs followed to their end.
+        jobs_finished: Import jobs followed to their end and accounted for.
         sendgrid_rejections: Contacts SendGrid refused (400-named or in errored jobs).
     """
 
@@ -46,29 +80,45 @@ class Uploader:
         poll_interval: float,
         timeout: float,
         new_fields: Callable[[], bool],
+        max_in_flight: int = 1,
+        workdir: Path | None = None,
+        follower_client: SendGridClient | None = None,
     ) -> None:
         """Create the uploader.
 
         Args:
-            client: The SendGrid client.
+            client: The SendGrid client (the sender and follower threads get twins of it).
             rejects: Where refused contacts are written.
             request_limit: Contacts per request at most.
             poll_interval: First wait between job polls.
             timeout: Bound on one job wait.
             new_fields: Whether this run created custom fields (SendGrid refuses them briefly).
+            max_in_flight: Import jobs outstanding at most; the next request waits for one.
+            workdir: Private folder for the contacts of pending jobs that do not fit in memory.
+            follower_client: The job follower's client; by default ``client`` with a session
+                of its own (a session must not be used by two threads at once).
         """
         self.client = client
         self.request_limit = request_limit
         self.contacts_sent = 0
         self.jobs_finished = 0
         self.sendgrid_rejections = 0
+        self.max_in_flight = max(1, max_in_flight)
         self._rejects = rejects
-        self._poll_interval = poll_interval
-        self._timeout = timeout
         self._new_fields = new_fields
+        self._parts = SentParts(workdir)
+        self._follower = JobFollower(
+            follower_client or client.with_session(requests.Session()),
+            poll_interval=poll_interval, timeout=timeout,
+        )
+        sender_client = client.with_session(requests.Session())
+        # Looked up at call time, so that a test can watch the bodies go out.
+        self._sender = BodySender(lambda body: start_upsert(sender_client, body))
+        self._puts: deque[_Put] = deque()
+        self._depth = 0
 
     def upsert(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
-        """Send contacts to a list and follow the jobs; count upserts and refusals.
+        """Send contacts to a list and wait for every job; count upserts and refusals.
 
         Args:
             outcome: The list's counts.
@@ -78,63 +128,157 @@ class Uploader:
         Raises:
             JobFailedError: A job ended ``failed``.
         """
-        for job_id, sent in self._send(outcome, list_id, to_send):
-            self._follow(outcome, job_id, sent)
+        self.send(outcome, list_id, to_send)
+        self.settle()
+
+    def send(self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]]) -> None:
+        """Send contacts to a list now; their jobs are followed while the caller reads on.
+
+        Jobs that finished meanwhile are accounted for here; with ``max_in_flight`` jobs
+        outstanding, the next request first waits for one of them.
+
+        Args:
+            outcome: The list's counts.
+            list_id: The list.
+            to_send: Items with the exact contact dict to send.
+
+        Raises:
+            JobFailedError: An earlier job ended ``failed`` (or in an undocumented status).
+        """
+        with self._busy():
+            self._account(self._follower.take_finished())
+            self._send(outcome, list_id, to_send)
+            self._resolve_puts(block=False)
+
+    def settle(self) -> None:
+        """Wait for every outstanding job and account for it (before STATE, before removal).
+
+        Raises:
+            JobFailedError: A job ended ``failed`` (or in an undocumented status); the other
+                finished jobs are accounted for first.
+        """
+        with self._busy():
+            self._resolve_puts(block=True)
+            self._account(self._follower.wait_finished(every=True))
+
+    @property
+    def busy(self) -> bool:
+        """Whether a call is under way (a signal handler may run in the middle of one).
+
+        A body just answered may then be held by the interrupted call, not yet followed:
+        settling now could not vouch for it, so no STATE may be written.
+        """
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+
+    @property
+    def outstanding(self) -> int:
+        """Bodies and import jobs sent and not yet accounted for."""
+        return len(self._puts) + self._follower.outstanding
+
+    def close(self) -> None:
+        """Stop sending and following (pending jobs are SendGrid's to finish; a rerun resends)."""
+        self._sender.stop()
+        self._follower.stop()
+
+    def _account(self, finished: list[FinishedJob]) -> None:
+        first_error: BaseException | None = None
+        for done in finished:
+            outcome, kept = done.token
+            try:
+                if done.error is not None:
+                    raise done.error
+                self._follow(outcome, done.job_id, done.job or {}, kept)
+            except Exception as exc:  # noqa: BLE001 - account the rest, then raise the first
+                first_error = first_error or exc
+            finally:
+                self._parts.drop(kept)
+        if first_error is not None:
+            raise first_error
+
+    def _track(self, outcome: ListOutcome, job_id: str, part: list[tuple[Item, dict]]) -> None:
+        kept: KeptPart = self._parts.keep(part)
+        self._follower.add(job_id, (outcome, kept))
+
+    def _wait_for_room(self) -> None:
+        """Return once another body may be queued (bounded bodies and jobs outstanding)."""
+        while True:
+            self._resolve_puts(block=False)
+            queued = len(self._puts)
+            if (
+                queued < MAX_QUEUED_BODIES
+                and self._follower.outstanding + queued < self.max_in_flight
+            ):
+                return
+            if queued:
+                self._resolve_puts(block=True, one=True)
+            else:
+                self._account(self._follower.wait_finished(every=False))
 
     def _send(
         self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]], round_: int = 0
-    ) -> list[tuple[str, list[tuple[Item, dict]]]]:
+    ) -> None:
         limit = self.request_limit
         encoded = [_ENCODER.encode(contact) for _, contact in to_send]
-        jobs = []
         for body in upsert_bodies([list_id], encoded, max_contacts=limit):
             part = to_send[body.first : body.first + body.count]
-            jobs.extend(self._send_body(outcome, list_id, part, body.body, round_))
-        return jobs
+            self._wait_for_room()
+            self._puts.append(
+                _Put(self._sender.submit(body.body), outcome, list_id, part, body.body, round_)
+            )
 
-    def _send_body(
-        self,
-        outcome: ListOutcome,
-        list_id: str,
-        part: list[tuple[Item, dict]],
-        body: bytes,
-        round_: int,
-    ) -> list[tuple[str, list[tuple[Item, dict]]]]:
-        waited, wait = 0.0, 1.0
-        while True:
+    def _resolve_puts(self, *, block: bool, one: bool = False) -> None:
+        """Take SendGrid's answers to queued bodies, oldest first; start following their jobs."""
+        while self._puts and (block or self._puts[0].future.done()):
+            put = self._puts.popleft()
             try:
-                job_id = start_upsert(self.client, body)
+                job_id = put.future.result()
             except SendGridAPIError as exc:
-                if (
-                    is_field_not_ready(exc)
-                    and self._new_fields()
-                    and waited < FIELD_ACTIVATION_WAIT_SECONDS
-                ):
-                    LOGGER.info("New custom fields not accepted yet; retrying in %.1f s", wait)
-                    time.sleep(wait)
-                    waited += wait
-                    wait = min(wait * 1.5, 10.0)
-                    continue
-                named = {
-                    position: message
-                    for position, message in refused_positions(exc).items()
-                    if position < len(part)
-                }
-                if named and round_ < MAX_REFUSAL_ROUNDS:
-                    # One refused contact fails the whole request: set the named ones aside
-                    # (all of them, when SendGrid named every contact) and send the rest.
-                    for position, message in named.items():
-                        self._reject_sent(outcome, part[position], message)
-                    rest = [p for i, p in enumerate(part) if i not in named]
-                    return self._send(outcome, list_id, rest, round_ + 1) if rest else []
-                raise
-            self.contacts_sent += len(part)
-            return [(job_id, part)]
+                self._refused(put, exc)
+            else:
+                self.contacts_sent += len(put.part)
+                self._track(put.outcome, job_id, put.part)
+            if one:
+                return
 
-    def _follow(self, outcome: ListOutcome, job_id: str, sent: list[tuple[Item, dict]]) -> None:
-        job = self.client.wait_for_job(
-            job_id, poll_interval=self._poll_interval, timeout=self._timeout
+    def _refused(self, put: _Put, exc: SendGridAPIError) -> None:
+        bound = (
+            FIELD_ACTIVATION_WAIT_SECONDS if self._new_fields() else EARLIER_FIELD_WAIT_SECONDS
         )
+        if is_field_not_ready(exc) and put.waited < bound:
+            LOGGER.info("Custom fields not accepted yet (new fields take a few seconds); "
+                        "retrying in %.1f s", put.wait)
+            time.sleep(put.wait)
+            self._puts.appendleft(replace(
+                put, future=self._sender.submit(put.body), waited=put.waited + put.wait,
+                wait=min(put.wait * 1.5, 10.0),
+            ))
+            return
+        part = put.part
+        named = {
+            position: message
+            for position, message in refused_positions(exc).items()
+            if position < len(part)
+        }
+        if named and put.round < MAX_REFUSAL_ROUNDS:
+            # One refused contact fails the whole request: set the named ones aside
+            # (all of them, when SendGrid named every contact) and send the rest.
+            for position, message in named.items():
+                self._reject_sent(put.outcome, part[position], message)
+            rest = [p for i, p in enumerate(part) if i not in named]
+            if rest:
+                self._send(put.outcome, put.list_id, rest, put.round + 1)
+            return
+        raise exc
+
+    def _follow(self, outcome: ListOutcome, job_id: str, job: Mapping, kept: KeptPart) -> None:
         self.jobs_finished += 1
         results = job.get("results") or {}
         status = job.get("status")
@@ -152,8 +296,9 @@ class Uploader:
         outcome.created += int(results.get("created_count") or 0)
         outcome.updated += int(results.get("updated_count") or 0)
         if status == "completed":
-            outcome.upserted += len(sent)
+            outcome.upserted += kept.count
             return
+        sent = self._parts.load(kept)  # read back only when a contact has to be named
         by_email = {item.email: (item, contact) for item, contact in sent}
         named = []
         if results.get("errors_url"):

@@ -30,10 +30,6 @@ def test_fault_then_healthy_rerun_converges(case: Case, sandbox_factory, tmp_pat
     play(sb, Pipeline(sb, tmp_path, [COHORT]), case)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "real bug: a custom field created by an earlier (failed) run is refused as not ready "
-    "for a few seconds, and the rerun only waits for fields it created itself "
-    "(upserts.py _send_body: new_fields())"))
 def test_field_created_by_a_failed_run_is_waited_for_by_the_rerun(sandbox_factory, tmp_path):
     sb = sandbox_factory(field_activation_seconds=3.0)
     pipeline = Pipeline(sb, tmp_path, [COHORT])

@@ -163,3 +163,26 @@ def test_api_base_url(region, api_url, expected):
 def test_api_base_url_refuses(region, api_url):
     with pytest.raises(ValueError, match="must"):
         api_base_url(region, api_url)
+
+
+def test_a_429_seen_by_one_thread_holds_back_its_twin_and_counts_are_shared(
+    requests_mock, client, fake_time
+):
+    reset = fake_time.now + 5
+    requests_mock.put(f"{BASE}/v3/marketing/contacts", [
+        {"status_code": 429, "headers": {"X-RateLimit-Reset": str(reset)}},
+        {"status_code": 202, "json": {"job_id": "j"}},
+    ])
+    requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j", json={"status": "pending"})
+    twin = client.with_session(requests.Session())  # e.g. the job follower's thread
+
+    client.request("PUT", "/v3/marketing/contacts", json={}, ok=(202,))
+    slept = sum(fake_time.sleeps)
+    fake_time.now -= slept  # the twin asks at the moment the 429 came in
+    twin.request("GET", "/v3/marketing/contacts/imports/j")
+
+    assert slept >= 5
+    assert fake_time.sleeps[-1] == pytest.approx(slept)  # the twin waited out the same hold
+    assert twin.calls is client.calls
+    assert client.calls == {
+        "PUT /v3/marketing/contacts": 2, "GET /v3/marketing/contacts/imports/{id}": 1}

@@ -13,6 +13,7 @@ def test_defaults():
     assert settings.mirror
     assert settings.on_invalid_email == "skip"
     assert settings.list_name_template == "[Amplitude] {cohort_name}: {cohort_id}"
+    assert settings.max_jobs_in_flight >= 67  # a 2,000,000-member cohort's bodies, all at once
 
 
 def test_eu_region():
@@ -32,6 +33,7 @@ def test_eu_region():
         ({"api_key": "k", "sync_mode": "replace"}, "sync_mode"),
         ({"api_key": "k", "list_name_template": "{nope}"}, "list_name_template"),
         ({"api_key": "k", "job_poll_interval_seconds": -1}, "job_poll_interval_seconds"),
+        ({"api_key": "k", "max_jobs_in_flight": 0}, "max_jobs_in_flight"),
     ],
 )
 def test_wrong_settings_are_named(config, named):

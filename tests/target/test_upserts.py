@@ -106,3 +106,39 @@ def test_an_errored_job_without_a_count_rejects_the_contacts_its_errors_file_nam
 
     assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 1)
     assert outcome.adds_up()
+
+
+def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record(
+    tmp_path, requests_mock, monkeypatch
+):
+    from target_sendgrid_contacts import inflight
+
+    monkeypatch.setattr(inflight, "IN_MEMORY_CONTACTS", 0)  # every part goes to disk
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    rejects = RejectsWriter(tmp_path / "rejects.jsonl")
+    client = SendGridClient(requests.Session(), BASE, "SG.k", max_attempts=1)
+    uploader = Uploader(client, rejects, request_limit=100, poll_interval=0.001, timeout=5,
+                        new_fields=lambda: False, max_in_flight=4, workdir=workdir)
+    errors_url = "https://files.test/errors.csv"
+    _accept(requests_mock, {"status": "errored", "results": {
+        "requested_count": 3, "errored_count": 1, "errors_url": errors_url}})
+    on_disk = []
+
+    def errors_file(request, context) -> bytes:
+        on_disk.extend(workdir.iterdir())  # while the job is accounted for
+        return b"email,error\np1@example.com,refused\n"
+
+    requests_mock.get(errors_url, content=errors_file)
+    outcome = ListOutcome("L", received=3)
+
+    uploader.upsert(outcome, "list-1", _items(3))
+    rejects.close()
+
+    assert len(on_disk) == 1, "the pending job's contacts waited on disk"
+
+    assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 1)
+    written = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["record_number"], r["keys"], r["values"]) for r in written] == [
+        (2, {"id": 1}, {"email": "p1@example.com"})]
+    assert list(workdir.iterdir()) == []  # personal data gone once the job is accounted

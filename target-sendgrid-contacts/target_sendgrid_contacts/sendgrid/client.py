@@ -6,6 +6,7 @@ import json as jsonlib
 import logging
 import random
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -80,8 +81,56 @@ def error_messages(response: requests.Response) -> list[str]:
     return messages
 
 
+class BackoffClock:
+    """One 429 back-off for every client sharing it: a rate limit is the account's, not a call's.
+
+    Thread-safe: the upload thread and the job follower both read and extend it.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """Create a clock with no back-off pending.
+
+        Args:
+            monotonic: Clock the back-off is measured on.
+        """
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def hold(self, seconds: float) -> float:
+        """Make every sharer wait ``seconds`` from now (never shortens a longer hold).
+
+        Args:
+            seconds: Length of the back-off.
+
+        Returns:
+            The monotonic time the back-off ends.
+        """
+        with self._lock:
+            self._until = max(self._until, self._monotonic() + seconds)
+            return self._until
+
+    def pending(self, waited_until: float) -> tuple[float, float]:
+        """How long a caller must still wait, given the hold it already waited out.
+
+        Args:
+            waited_until: End of the last hold this caller slept through (0 for none).
+
+        Returns:
+            (seconds to wait, end of the current hold); zero seconds when nothing is pending.
+        """
+        with self._lock:
+            until = self._until
+        if until <= waited_until:
+            return 0.0, until
+        return max(until - self._monotonic(), 0.0), until
+
+
 class SendGridClient:
     """Calls the SendGrid v3 API with Bearer auth, bounded retries and per-endpoint call counts.
+
+    A client uses one ``requests.Session``, which is not safe to share between threads: a thread
+    of its own takes :meth:`with_session`, which shares the call counts and the 429 back-off.
 
     Attributes:
         calls: HTTP attempts made, keyed by ``"METHOD /path-template"``.
@@ -126,6 +175,22 @@ class SendGridClient:
         self._clock = clock
         self._monotonic = monotonic
         self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        self.rate_limit = BackoffClock(monotonic)
+
+    def with_session(self, session: requests.Session) -> SendGridClient:
+        """A client for another thread: its own session, the same counts and 429 back-off.
+
+        Args:
+            session: A session no other thread uses.
+
+        Returns:
+            The new client.
+        """
+        twin = SendGridClient.__new__(SendGridClient)
+        twin.__dict__.update(self.__dict__)
+        twin._session = session
+        return twin
 
     def request(
         self,
@@ -266,8 +331,15 @@ class SendGridClient:
         error_context: tuple[str, str],
     ) -> requests.Response:
         last_problem = ""
+        waited_until = 0.0
         for attempt in range(1, self.max_attempts + 1):
-            self.calls[label] += 1
+            pause, waited_until = self.rate_limit.pending(waited_until)
+            if pause > 0:
+                # Another call met a 429: sending now would only prolong the rate limit.
+                LOGGER.info("%s: waiting %.1f s for SendGrid's rate limit", label, pause)
+                self._sleep(pause)
+            with self._calls_lock:
+                self.calls[label] += 1
             try:
                 response = send()
             except _RETRIABLE_EXCEPTIONS as exc:
@@ -285,6 +357,7 @@ class SendGridClient:
                 if status == 429:
                     last_problem = "429 too many requests"
                     wait = self._rate_limit_wait(response, attempt)
+                    waited_until = self.rate_limit.hold(wait)
                 elif status >= 500:
                     if not idempotent:
                         raise SendGridUnavailableError(
