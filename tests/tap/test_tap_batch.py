@@ -229,3 +229,27 @@ def test_memory_stays_flat_however_many_members_a_file_holds(sandbox_factory, tm
     assert len(batch_messages(large_run)) == 1  # all 40,000 in one file
     # Holding 40,000 records would take tens of MB; streamed, the peak is the same either way.
     assert large < small + 4 * 2**20
+
+
+def test_an_interrupted_file_is_removed_and_the_finished_ones_stay(tmp_path, monkeypatch):
+    from singer_sdk.helpers._batch import BatchConfig
+    from tap_amplitude_cohort import batch_files
+    from tap_amplitude_cohort.batch_files import BatchFileWriter
+
+    monkeypatch.setattr(batch_files, "ENCODE_CHUNK", 4)  # the third file is open when it stops
+
+    def records():
+        for n in range(25):
+            yield {"cohort_id": "c", "amplitude_id": n}
+        raise KeyboardInterrupt
+
+    config = BatchConfig.from_dict(batch_config(tmp_path / "b", batch_size=10))
+    writer = BatchFileWriter(config, tap_name="tap", stream_name="s")
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        written.extend(writer.write(records()))
+    assert [count for _, count in written] == [10, 10]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
+        file_path(url).name for url, _ in written
+    )
+    assert [r["amplitude_id"] for url, _ in written for r in read_file(url)] == list(range(20))
