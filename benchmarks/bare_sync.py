@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--sendgrid-url", required=True)
     parser.add_argument("--cohort", required=True)
     parser.add_argument("--list-name", default="bare reference")
-    parser.add_argument("--custom-fields", default="plan,lifetime_value",
+    parser.add_argument("--custom-fields", default="plan,company",
                         help="user properties sent as SendGrid custom fields (must exist)")
     args = parser.parse_args()
 

@@ -219,7 +219,7 @@ class Bench:
         with self.sandbox(latency) as sb:
             argv = [sys.executable, str(ROOT / "benchmarks" / "bare_sync.py"),
                     "--amplitude-url", sb.amplitude_url, "--sendgrid-url", sb.sendgrid_url,
-                    "--cohort", COHORT]
+                    "--cohort", COHORT, "--custom-fields", ",".join(CUSTOM_FIELDS)]
             self.measure(Row(latency, "bare"), sb, lambda: run_tree(
                 argv, cwd=ROOT, env=dict(os.environ), log=self.workdir / "bare.log"))
 
