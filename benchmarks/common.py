@@ -32,6 +32,22 @@ def bench_sandbox(cohort_id: str, name: str, size: int, **config: object) -> San
     return Sandbox(SandboxConfig(extra_cohorts=[spec], **config)).start()
 
 
+def add_job_latency_option(parser: object, default: str) -> None:
+    """``--job-latency S``: how long every SendGrid import, removal and export job stays pending."""
+    parser.add_argument(  # type: ignore[attr-defined]
+        "--job-latency", type=float, default=None, metavar="S",
+        help=f"seconds every SendGrid job stays pending (default: {default})",
+    )  # fmt: skip
+
+
+def job_delays(latency: float | None, **defaults: float) -> dict[str, float]:
+    """SandboxConfig delays: ``latency`` for all three SendGrid job kinds, else ``defaults``."""
+    if latency is None:
+        return defaults
+    kinds = ("import_delay_seconds", "removal_delay_seconds", "export_delay_seconds")
+    return dict.fromkeys(kinds, latency)
+
+
 def target_config(sb: Sandbox, **settings: object) -> dict:
     """Target settings for the sandbox's SendGrid, mapping the tap's user properties."""
     return {

@@ -16,7 +16,16 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from common import Sandbox, bench_sandbox, cli, run_measured, target_config, write_lines
+from common import (
+    Sandbox,
+    add_job_latency_option,
+    bench_sandbox,
+    cli,
+    job_delays,
+    run_measured,
+    target_config,
+    write_lines,
+)
 
 from tests.singer_input import TARGET_SHAPE, singer_lines
 
@@ -67,10 +76,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--churn", type=float, default=0.01)
+    add_job_latency_option(parser, "0.2 s import and removal, 0.5 s export")
     args = parser.parse_args()
-    with (bench_sandbox(COHORT, "Mirror benchmark", args.members, import_delay_seconds=0.2,
-                        removal_delay_seconds=0.2, export_delay_seconds=0.5,
-                        validate_requests=False) as sb,
+    delays = job_delays(args.job_latency, import_delay_seconds=0.2, removal_delay_seconds=0.2,
+                        export_delay_seconds=0.5)
+    with (bench_sandbox(COHORT, "Mirror benchmark", args.members, validate_requests=False,
+                        **delays) as sb,
           tempfile.TemporaryDirectory() as tmp):
         workdir = Path(tmp)
         run_target(sb, workdir, "first sync")

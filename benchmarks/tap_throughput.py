@@ -7,6 +7,11 @@ peak RSS. The export file is rendered once before timing and served from the san
     .venv/bin/python benchmarks/tap_throughput.py                    # 200,000 members
     .venv/bin/python benchmarks/tap_throughput.py --members 2000000  # the Amplitude maximum
     .venv/bin/python benchmarks/tap_throughput.py --profile          # cProfile of an in-process run
+    .venv/bin/python benchmarks/tap_throughput.py --batch            # RECORD, then BATCH files
+
+With ``--batch`` the same export is read twice: as RECORD messages, then with the SDK's standard
+``batch_config`` (jsonl, gzip, a private temporary folder) as BATCH messages and files; the
+files are deleted after each run, as the target would.
 """
 
 from __future__ import annotations
@@ -69,10 +74,34 @@ def run_tap_process(config_path: Path) -> tuple[float, float, int, int]:
     return run.seconds, run.cpu_seconds, run.peak_rss, run.code
 
 
+def batch_config(folder: Path, batch_size: int) -> dict:
+    """The SDK's standard batch config: gzip JSON lines in a local folder."""
+    return {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": folder.as_uri(), "prefix": "bench-"},
+        "batch_size": batch_size,
+    }
+
+
+def report(label: str, members: int, *, elapsed: float, cpu: float, peak: int,
+           base: float, base_cpu: float) -> None:
+    print(f"--- {label}")
+    print(f"wall time:          {elapsed:.2f} s (start-up {base:.2f} s)")
+    print(f"members/second:     {members / elapsed:,.0f} (whole process)")
+    net = members / max(elapsed - base, 1e-9)
+    print(f"members/second:     {net:,.0f} (excluding start-up)")
+    print(f"CPU time of tap:    {cpu:.2f} s (start-up {base_cpu:.2f} s)")
+    print(f"members/CPU-second: {members / max(cpu - base_cpu, 1e-9):,.0f}")
+    print(f"peak RSS of tap:    {peak / 2**20:.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--profile", action="store_true", help="also profile an in-process run")
+    parser.add_argument("--batch", action="store_true",
+                        help="also run with batch_config (BATCH messages and files)")
+    parser.add_argument("--batch-size", type=int, default=50_000, help="records per batch file")
     args = parser.parse_args()
 
     with (bench_sandbox(COHORT, "Benchmark cohort", args.members, export_polls_before_ready=0)
@@ -97,16 +126,26 @@ def main() -> None:
         elapsed, cpu, peak, code = run_tap_process(config_path)
         print(f"tap exit code {code}")
         print(f"members:            {args.members:,}")
-        print(f"wall time:          {elapsed:.2f} s (start-up {base:.2f} s)")
-        print(f"members/second:     {args.members / elapsed:,.0f} (whole process)")
-        net = args.members / max(elapsed - base, 1e-9)
-        print(f"members/second:     {net:,.0f} (excluding start-up)")
-        print(f"CPU time of tap:    {cpu:.2f} s (start-up {base_cpu:.2f} s)")
-        print(f"members/CPU-second: {args.members / max(cpu - base_cpu, 1e-9):,.0f}")
-        print(f"peak RSS of tap:    {peak / 2**20:.0f} MiB")
+        report("RECORD messages", args.members, elapsed=elapsed, cpu=cpu, peak=peak,
+               base=base, base_cpu=base_cpu)
+
+        if args.batch:
+            folder = workdir / "batches"  # created 0700 by the tap
+            batched = {**config, "batch_config": batch_config(folder, args.batch_size)}
+            (workdir / "batch.json").write_text(json.dumps(batched))
+            elapsed, cpu, peak, code = run_tap_process(workdir / "batch.json")
+            files = sorted(folder.iterdir()) if folder.exists() else []
+            size = sum(f.stat().st_size for f in files)
+            print(f"tap exit code {code}; {len(files)} batch file(s), {size / 1e6:.1f} MB")
+            report("BATCH messages (gzip JSON lines)", args.members, elapsed=elapsed, cpu=cpu,
+                   peak=peak, base=base, base_cpu=base_cpu)
+            for file in files:
+                file.unlink()
 
         if args.profile:
             profile(config)
+            if args.batch:
+                profile({**config, "batch_config": batch_config(workdir / "p", args.batch_size)})
 
 
 def profile(config: dict) -> None:

@@ -35,7 +35,15 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from common import bench_sandbox, cli, run_measured, target_config, write_lines
+from common import (
+    add_job_latency_option,
+    bench_sandbox,
+    cli,
+    job_delays,
+    run_measured,
+    target_config,
+    write_lines,
+)
 
 from tests.singer_input import singer_lines
 
@@ -141,10 +149,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile a dry run in-process")
     parser.add_argument("--batch", action="store_true",
                         help="also a dry run on the same records as SDK BATCH files")
+    add_job_latency_option(parser, "0.05 s")
     args = parser.parse_args()
+    delays = job_delays(args.job_latency, import_delay_seconds=0.05, export_delay_seconds=0.05)
 
-    with (bench_sandbox(COHORT, "Benchmark cohort", args.records, import_delay_seconds=0.05,
-                        export_delay_seconds=0.05, validate_requests=False) as sb,
+    with (bench_sandbox(COHORT, "Benchmark cohort", args.records, validate_requests=False,
+                      **delays) as sb,
           tempfile.TemporaryDirectory(prefix="target-bench-") as tmp):
         workdir = Path(tmp)
         input_path = workdir / "input.singer"

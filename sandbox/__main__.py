@@ -18,6 +18,12 @@ from sandbox.config import SandboxConfig
 DEFAULT_PORTS = {"amplitude": 8761, "sendgrid": 8762, "storage": 8763}
 DEFAULT_PID_FILE = ".sandbox/sandbox.pid"
 DEFAULT_LOG_FILE = ".sandbox/sandbox.log"
+# serve flag -> SandboxConfig attribute (how long a SendGrid job of that kind stays pending)
+LATENCY_FLAGS = {
+    "import-delay": "import_delay_seconds",
+    "removal-delay": "removal_delay_seconds",
+    "export-delay": "export_delay_seconds",
+}
 _START_TIMEOUT = 20.0
 _STOP_TIMEOUT = 10.0
 
@@ -44,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     for service, port in DEFAULT_PORTS.items():
         serve.add_argument(f"--{service}-port", type=int, default=port)
     serve.add_argument("--seed", type=int, default=SandboxConfig.seed)
+    latency = serve.add_argument_group(
+        "SendGrid job latency (seconds a job stays pending; a real one was seen pending over 30 s)"
+    )
+    latency.add_argument(
+        "--job-latency", type=_seconds, default=None, metavar="S",
+        help="sets all three below at once (an individual flag wins over it)",
+    )  # fmt: skip
+    for flag, attribute in LATENCY_FLAGS.items():
+        latency.add_argument(
+            f"--{flag}", type=_seconds, default=None, metavar="S",
+            help=f"default {getattr(SandboxConfig, attribute)}",
+        )  # fmt: skip
     serve.add_argument("--background", action="store_true", help="detach; return once up")
     serve.add_argument("--pid-file", default=None, help=f"default {DEFAULT_PID_FILE} (background)")
     serve.add_argument("--log-file", default=DEFAULT_LOG_FILE, help="output of a background run")
@@ -62,15 +80,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from sandbox.server import Sandbox
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        msg = f"must be a number of seconds >= 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
-    config = SandboxConfig(
+
+def job_latencies(args: argparse.Namespace) -> dict[str, float]:
+    """Return the SandboxConfig job delays the serve flags ask for (only those given).
+
+    Args:
+        args: Parsed ``serve`` arguments.
+
+    Returns:
+        ``{attribute: seconds}``: ``--job-latency`` for all three, an individual flag over it.
+    """
+    delays: dict[str, float] = {}
+    for flag, attribute in LATENCY_FLAGS.items():
+        value = getattr(args, flag.replace("-", "_"))
+        if value is None:
+            value = args.job_latency
+        if value is not None:
+            delays[attribute] = value
+    return delays
+
+
+def serve_config(args: argparse.Namespace) -> SandboxConfig:
+    """Return the SandboxConfig of a ``serve`` command line."""
+    return SandboxConfig(
         seed=args.seed,
         amplitude_port=args.amplitude_port,
         sendgrid_port=args.sendgrid_port,
         storage_port=args.storage_port,
+        **job_latencies(args),  # type: ignore[arg-type]
     )
+
+
+def _latency_argv(args: argparse.Namespace) -> list[str]:
+    """The latency flags again, for the detached child of ``--background``."""
+    argv: list[str] = []
+    for attribute, seconds in job_latencies(args).items():
+        flag = next(f for f, a in LATENCY_FLAGS.items() if a == attribute)
+        argv += [f"--{flag}", repr(seconds)]
+    return argv
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sandbox.server import Sandbox
+
+    config = serve_config(args)
     try:
         sb = Sandbox(config).start()
     except OSError as exc:
@@ -85,7 +145,9 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     print(
         f"sandbox up (seed {args.seed}): amplitude {sb.amplitude_url}, "
-        f"sendgrid {sb.sendgrid_url}, storage {sb.storage_url}",
+        f"sendgrid {sb.sendgrid_url}, storage {sb.storage_url}; SendGrid jobs pending "
+        f"{config.import_delay_seconds:g} s (import), {config.removal_delay_seconds:g} s "
+        f"(removal), {config.export_delay_seconds:g} s (export)",
         flush=True,
     )
     try:
@@ -114,7 +176,7 @@ def _serve_background(args: argparse.Namespace) -> int:
         "--amplitude-port", str(args.amplitude_port),
         "--sendgrid-port", str(args.sendgrid_port),
         "--storage-port", str(args.storage_port),
-        "--pid-file", str(pid_file),
+        "--pid-file", str(pid_file), *_latency_argv(args),
     ]  # fmt: skip
     with log_file.open("ab") as log:
         child = subprocess.Popen(

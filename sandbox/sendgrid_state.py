@@ -69,6 +69,11 @@ class SendGridState:
             self._queue: list[tuple[float, int, Job | Export]] = []
             self._seq = itertools.count()
 
+    def job_sizes(self) -> dict[str, tuple[str, int]]:
+        """Every job so far: ``{job id: (job type, contacts requested)}``, for benchmarks."""
+        with self._lock:
+            return {job_id: (job.job_type, job.requested) for job_id, job in self._jobs.items()}
+
     def contact_id(self, n: int) -> str:
         """The public id of contact number ``n``."""
         return self._account.contact_id(n)

@@ -11,8 +11,15 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 
 from tap_amplitude_cohort.amplitude.errors import AmplitudeError
+from tap_amplitude_cohort.batch_files import (
+    BatchFileWriter,
+    ensure_private_folder,
+    fast_path_refusal,
+    local_folder,
+)
 from tap_amplitude_cohort.cohorts import (
     MAX_EXPORTABLE_MEMBERS,
     cohort_record,
@@ -31,6 +38,7 @@ from tap_amplitude_cohort.members import (
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib.catalog import SelectionMask
 
@@ -94,6 +102,10 @@ class CohortsStream(Stream):
     def __init__(self, tap: Tap, *, directory: CohortDirectory) -> None:
         super().__init__(tap)
         self._directory = directory
+
+    def get_batch_config(self, config: Any) -> BatchConfig | None:
+        """Always RECORD messages: a few lines of metadata (BATCH is for ``cohort_members``)."""
+        return None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Yield one record per cohort."""
@@ -176,6 +188,69 @@ class CohortMembersStream(Stream):
     ) -> Iterable[Context | None]:
         """No child streams: nothing to derive per record (saves the SDK's per-record work)."""
         return ()
+
+    def get_batch_config(self, config: Any) -> BatchConfig | None:
+        """Return the SDK batch config, or None (RECORD messages) when BATCH would lose meaning.
+
+        The SDK writes batch files from records as the source yields them: stream maps,
+        flattening and deselected properties apply to RECORD messages only. When any is
+        configured the members go out as RECORD messages, so the target sees what it asked for.
+        """
+        batch_config = super().get_batch_config(config)
+        if batch_config is None:
+            return None
+        if reason := self._record_path_reason():
+            self.logger.warning(
+                "cohort_members is sent as RECORD messages, not BATCH, because %s (the SDK's "
+                "batch files would carry the records without it)",
+                reason,
+            )
+            return None
+        return batch_config
+
+    def _record_path_reason(self) -> str | None:
+        maps = self.stream_maps
+        if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
+            return "stream maps are configured for it"
+        if maps[0].flattening_enabled:
+            return "flattening is enabled"
+        if not all(self.mask.values()):
+            return "some of its properties are deselected"
+        if self.ABORT_AT_RECORD_COUNT is not None:
+            return "a record limit is set"
+        return None
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        """Write each cohort's members to batch files straight from the export; one per BATCH.
+
+        Files hold one cohort each. A cohort that fails part-way still has its delivered
+        members in the files already written (as RECORD mode would have sent them), and its
+        ``cohort_syncs`` record says ``failed`` with that count, so the target removes nobody.
+
+        Args:
+            batch_config: The SDK batch config.
+            context: One cohort's partition, or None for every configured cohort.
+
+        Yields:
+            ``(encoding, [file URL])`` per file, in the order written.
+        """
+        folder = local_folder(batch_config)
+        if folder is not None:
+            ensure_private_folder(folder)  # before any download spends the quota
+        if refusal := fast_path_refusal(batch_config):
+            self.logger.info("cohort_members batch files by the SDK's batcher: %s", refusal)
+            yield from super().get_batches(batch_config, context)
+            return
+        writer = BatchFileWriter(batch_config, tap_name=self.tap_name, stream_name=self.name)
+        partitions = [context] if context is not None else (self.partitions or [{}])
+        with self.get_record_counter() as counter:
+            for partition in partitions:
+                counter.with_context(partition)
+                for url, count in writer.write(self.get_records(partition or None)):
+                    counter.increment(count)
+                    yield batch_config.encoding, [url]
 
     @property
     def partitions(self) -> list[dict] | None:
@@ -376,6 +451,10 @@ class CohortSyncsStream(Stream):
         super().__init__(tap)
         self._ledger = ledger
         self._members = members
+
+    def get_batch_config(self, config: Any) -> BatchConfig | None:
+        """Always RECORD messages, so the signal is a line read after every member batch."""
+        return None
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Yield each cohort's outcome, then advance the bookmarks of the complete ones.

@@ -87,8 +87,9 @@ class TapAmplitudeCohort(Tap):
 
     name = "tap-amplitude-cohort"
     message_writer_class = RecordBufferedWriter  # msgspec, flushed at STATE/SCHEMA, not per record
-    # As declared in meltano.yml. No BATCH: cohort_syncs must follow the member records.
+    # As declared in meltano.yml. BATCH: cohort_members only (cohort_syncs stays RECORD).
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.BATCH,
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,63 @@ def test_summary_text_names_lists_with_member_counts():
     assert "downloads used: 3 of 500" in text
     assert "932 members  [Amplitude] Power users: pwrusr1" in text
     assert "1,100" in text
+
+
+def _serve_args(*flags: str):
+    from sandbox.__main__ import _parser
+
+    return _parser().parse_args(["serve", *flags])
+
+
+def test_job_latency_sets_all_three_delays_and_individual_flags_win():
+    from sandbox.__main__ import serve_config
+
+    config = serve_config(_serve_args("--job-latency", "30", "--removal-delay", "2"))
+    assert config.import_delay_seconds == 30
+    assert config.export_delay_seconds == 30
+    assert config.removal_delay_seconds == 2
+
+
+def test_without_latency_flags_the_sandbox_keeps_its_quick_defaults():
+    from sandbox.__main__ import serve_config
+    from sandbox.config import SandboxConfig
+
+    config = serve_config(_serve_args("--export-delay", "5"))
+    assert config.export_delay_seconds == 5
+    assert config.import_delay_seconds == SandboxConfig.import_delay_seconds
+    assert config.removal_delay_seconds == SandboxConfig.removal_delay_seconds
+
+
+def test_negative_latency_is_refused():
+    with pytest.raises(SystemExit):
+        _serve_args("--job-latency", "-1")
+
+
+def test_background_sandbox_keeps_an_import_job_pending_for_the_job_latency(tmp_path):
+    from sandbox.config import SENDGRID_API_KEY
+
+    amplitude, sendgrid, storage = _free_ports(3)
+    pid_file = tmp_path / "sandbox.pid"
+    served = _cli(
+        "serve", "--background", "--job-latency", "600",
+        "--amplitude-port", str(amplitude), "--sendgrid-port", str(sendgrid),
+        "--storage-port", str(storage),
+        "--pid-file", str(pid_file), "--log-file", str(tmp_path / "sandbox.log"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert served.returncode == 0, served.stderr
+        api = f"http://127.0.0.1:{sendgrid}/v3/marketing/contacts"
+        headers = {"Authorization": f"Bearer {SENDGRID_API_KEY}"}
+        upsert = requests.put(
+            api, json={"contacts": [{"email": "a@example.com"}]}, headers=headers, timeout=10
+        )
+        assert upsert.status_code == 202, upsert.text
+        time.sleep(1)  # past the default 0.3 s, so a lost flag shows as "completed"
+        job = requests.get(
+            f"{api}/imports/{upsert.json()['job_id']}", headers=headers, timeout=10
+        ).json()
+        assert job["status"] == "pending"
+    finally:
+        _cli("stop", "--pid-file", str(pid_file), cwd=tmp_path)
+    assert "600 s (import)" in (tmp_path / "sandbox.log").read_text()
