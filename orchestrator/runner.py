@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator.project import CadenceGroup
 
 _TAIL_LINES = 200
+_STOP_SECONDS = 120  # how long a terminated run may take to stop before it is killed
 # Lines kept whatever the log's length: they carry the run's figures and failure sentence.
 _KEEP = ("export requested", "cohort(s) failed", "THE RUN STOPPED")
 
@@ -110,14 +111,20 @@ def run_job(
         errors="replace",
     ) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            text = line.rstrip("\n")
-            tail.append(text)
-            if any(marker in text for marker in _KEEP):
-                kept.append(text)
-            if on_line is not None:
-                on_line(text)
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                text = line.rstrip("\n")
+                tail.append(text)
+                if any(marker in text for marker in _KEEP):
+                    kept.append(text)
+                if on_line is not None:
+                    on_line(text)
+        except BaseException:
+            # The run was terminated (Dagster raises in the op): let Meltano stop its plugins
+            # as it does on SIGTERM (the target drains; no STATE past what SendGrid holds).
+            _stop(proc)
+            raise
         returncode = proc.wait()
     report = None
     if report_path.exists():
@@ -127,6 +134,15 @@ def run_job(
             report = None
     lines = kept + [line for line in tail if line not in kept]
     return MeltanoRun(command, returncode, lines, report, run_dir)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def echo(line: str) -> None:

@@ -4,8 +4,8 @@ Everything runs against a local sandbox of both APIs on free 127.0.0.1 ports. Th
 a throw-away Meltano project beside this one (its meltano.yml plus a generated cadence file of 4
 groups, sharing this project's installed plugins), builds the Dagster jobs from it with
 orchestrator/definitions.py, and executes them headless: first serially, then the 4 groups in
-parallel threads (each job runs its own `meltano run`). It prints both wall times and checks
-every list against its cohort. Figures only: nothing here decides a test.
+parallel worker processes (each job runs its own `meltano run`). It prints both wall times and
+checks every list against its cohort. Figures only: nothing here decides a test.
 
     .venv/bin/python scripts/scale_out.py [--members 2000] [--groups 4] [--cohorts 20]
 """
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import requests
@@ -69,28 +71,34 @@ def _lists_right(sb: Sandbox, cohorts: list[str]) -> int:
     return right
 
 
-def _round(sb: Sandbox, defs: object, jobs: list[str], work: Path, name: str, *,
+def _execute(project_dir: str, job: str, home: str) -> bool:
+    """Run one group's Dagster job in this (worker) process.
+
+    Dagster's in-process execution is not thread-safe: each job gets a process, as Dagster's own
+    executors and run launchers do.
+    """
+    defs = build_definitions(load_project(Path(project_dir), "sandbox"), "sandbox")
+    with DagsterInstance.from_config(home) as instance:
+        return defs.get_job_def(job).execute_in_process(
+            instance=instance, raise_on_error=False).success
+
+
+def _round(sb: Sandbox, project_dir: Path, jobs: list[str], work: Path, name: str, *,
            parallel: bool) -> float:
     sb.reset()
     os.environ["MELTANO_DATABASE_URI"] = f"sqlite:///{work / f'{name}.db'}"
     os.environ["ORCHESTRATOR_RUNS_DIR"] = str(work / f"runs-{name}")
     home = work / f"dagster-{name}"
     home.mkdir()
-
-    def execute(job: str) -> bool:
-        with DagsterInstance.from_config(str(home)) as instance:
-            result = defs.get_job_def(job).execute_in_process(  # type: ignore[attr-defined]
-                instance=instance, raise_on_error=False)
-            return result.success
-
+    shutil.copy(ROOT / "orchestrator" / "dagster_home" / "dagster.yaml", home)
+    os.environ["DAGSTER_HOME"] = str(home)
     with DagsterInstance.from_config(str(home)) as instance:
-        instance.get_run_records()  # create the run database before the threads share it
+        instance.get_run_records()  # create the run database before the workers share it
+    workers = len(jobs) if parallel else 1
     started = time.monotonic()
-    if parallel:
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            results = list(pool.map(execute, jobs))
-    else:
-        results = [execute(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        results = list(pool.map(_execute, [str(project_dir)] * len(jobs), jobs,
+                                [str(home)] * len(jobs)))
     seconds = time.monotonic() - started
     print(f"{name:>8}: {seconds:6.1f} s wall for {len(jobs)} groups "
           f"({sum(results)} succeeded)", flush=True)
@@ -103,15 +111,21 @@ def main() -> int:
     parser.add_argument("--cohorts", type=int, default=20)
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--members", type=int, default=2000, help="members per cohort")
+    parser.add_argument("--log", type=Path, default=ROOT / "output" / "scale-out.log",
+                        help="where Meltano's and Dagster's own output goes")
     args = parser.parse_args()
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"(Meltano's and Dagster's output: {args.log})", flush=True)
+    with args.log.open("w", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 2)  # the runs' output (stderr) goes to the log, figures to stdout
+    sys.stderr = os.fdopen(2, "w", buffering=1)
     cohorts = [f"scale{n:02d}" for n in range(1, args.cohorts + 1)]
     groups = {f"g{g + 1}": cohorts[g::args.groups] for g in range(args.groups)}
     specs = [{"id": c, "name": f"Scale-out cohort {c}", "size": args.members} for c in cohorts]
     sb = Sandbox(SandboxConfig(extra_cohorts=specs, export_polls_before_ready=1,
                                import_delay_seconds=0.2, export_delay_seconds=0.2,
                                removal_delay_seconds=0.1)).start()
-    with sb, tempfile.TemporaryDirectory(prefix="scale-out-", dir=ROOT / "output"
-                                         if (ROOT / "output").is_dir() else None) as tmp:
+    with sb, tempfile.TemporaryDirectory(prefix="scale-out-", dir=args.log.parent) as tmp:
         work = Path(tmp)
         project_dir = work / "project"
         project_dir.mkdir()
@@ -122,12 +136,11 @@ def main() -> int:
             "TAP_AMPLITUDE_COHORT_API_URL": sb.amplitude_url,
             "TARGET_SENDGRID_CONTACTS_API_URL": sb.sendgrid_url,
         })
-        defs = build_definitions(load_project(project_dir, "sandbox"), "sandbox")
         jobs = [f"cohorts_{g}" for g in groups]
         print(f"{args.cohorts} cohorts of {args.members} members in {args.groups} groups "
               f"({', '.join(f'{g}: {len(ids)}' for g, ids in groups.items())}); "
               f"{os.cpu_count()} CPU(s)")
-        serial = _round(sb, defs, jobs, work, "serial", parallel=False)
+        serial = _round(sb, project_dir, jobs, work, "serial", parallel=False)
         right_serial = _lists_right(sb, cohorts)
         peak, watching = [0], threading.Event()
 
@@ -136,7 +149,7 @@ def main() -> int:
                 peak[0] = max(peak[0], sb.amplitude.in_flight)
 
         threading.Thread(target=watch, daemon=True).start()
-        parallel = _round(sb, defs, jobs, work, "parallel", parallel=True)
+        parallel = _round(sb, project_dir, jobs, work, "parallel", parallel=True)
         right_parallel = _lists_right(sb, cohorts)
         print(f"lists equal to their cohort: serial {right_serial}/{len(cohorts)}, "
               f"parallel {right_parallel}/{len(cohorts)}")
