@@ -35,7 +35,7 @@ from dagster import (
 )
 
 from orchestrator.amplitude_budget import AmplitudeBudget, BudgetTooSmall
-from orchestrator.project import AMPLITUDE_TAP, CadenceGroup, Project, dagster_name, load_project
+from orchestrator.project import CadenceGroup, Project, dagster_name, load_project
 from orchestrator.run_report import RunFigures, figures
 from orchestrator.runner import echo, run_job
 
@@ -93,16 +93,6 @@ def _reserve_amplitude_requests(
     )
 
 
-def _uses_amplitude(group: CadenceGroup, project: Project) -> bool:
-    for block in group.blocks:
-        name = block.extractor
-        while name in project.extractors and name != AMPLITUDE_TAP:
-            name = project.extractors[name].get("inherit_from") or ""
-        if name == AMPLITUDE_TAP:
-            return True
-    return False
-
-
 def _metadata(result: RunFigures, run_dir: Path) -> dict[str, object]:
     table = ["| list | received | upserted | unchanged | rejected (by reason) | removed | "
              "downloads |", "|---|---|---|---|---|---|---|"]
@@ -147,7 +137,7 @@ def _list_events(result: RunFigures) -> Iterator[AssetMaterialization]:
 def build_job(group: CadenceGroup, project: Project, environment: str) -> JobDefinition:
     """Make the Dagster job that runs one Meltano job."""
     default_environment = environment
-    uses_amplitude = _uses_amplitude(group, project)
+    uses_amplitude = project.exports_amplitude(group)
 
     @op(name=f"meltano_run_{group.dagster_name}",
         description=f"meltano run {group.job} ({', '.join(b.state_id_stem for b in group.blocks)})",

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-ONE_TIME = frozenset({"@once", "@manual"})  # Meltano intervals that mean "run by hand"
+ONE_TIME = frozenset({"@once", "@manual", "@none"})  # Meltano's intervals without a cron
 _NAMED_CRONS = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -17,7 +17,8 @@ _NAMED_CRONS = {
     "@monthly": "0 0 1 * *",
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
-}
+    "@midnight": "0 0 * * *",
+}  # as meltano.core.schedule.CRON_INTERVALS (Meltano 4.4)
 AMPLITUDE_TAP = "tap-amplitude-cohort"
 
 
@@ -78,6 +79,13 @@ class Project:
     environment: str | None
     groups: tuple[CadenceGroup, ...]
     extractors: dict[str, dict[str, Any]]
+
+    def exports_amplitude(self, group: CadenceGroup) -> bool:
+        """Whether one of the group's extractors is (or inherits from) tap-amplitude-cohort."""
+        return any(
+            _lineage(block.extractor, self.extractors)[-1] == AMPLITUDE_TAP
+            for block in group.blocks
+        )
 
     def group(self, job: str) -> CadenceGroup:
         """Return the group of a Meltano job (KeyError when unknown)."""

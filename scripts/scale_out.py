@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -94,6 +95,9 @@ def _round(sb: Sandbox, project_dir: Path, jobs: list[str], work: Path, name: st
     os.environ["DAGSTER_HOME"] = str(home)
     with DagsterInstance.from_config(str(home)) as instance:
         instance.get_run_records()  # create the run database before the workers share it
+    # Likewise Meltano's system database: two first runs migrating one new file at once fail.
+    subprocess.run([os.environ["MELTANO_EXECUTABLE"], "state", "list"], cwd=project_dir,
+                   capture_output=True, check=True)
     workers = len(jobs) if parallel else 1
     started = time.monotonic()
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
@@ -111,6 +115,9 @@ def main() -> int:
     parser.add_argument("--cohorts", type=int, default=20)
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--members", type=int, default=2000, help="members per cohort")
+    parser.add_argument("--job-seconds", type=float, default=1.0,
+                        help="how long each SendGrid import/export job stays pending (waits are "
+                             "what parallel groups overlap; real jobs take seconds to minutes)")
     parser.add_argument("--log", type=Path, default=ROOT / "output" / "scale-out.log",
                         help="where Meltano's and Dagster's own output goes")
     args = parser.parse_args()
@@ -122,9 +129,10 @@ def main() -> int:
     cohorts = [f"scale{n:02d}" for n in range(1, args.cohorts + 1)]
     groups = {f"g{g + 1}": cohorts[g::args.groups] for g in range(args.groups)}
     specs = [{"id": c, "name": f"Scale-out cohort {c}", "size": args.members} for c in cohorts]
-    sb = Sandbox(SandboxConfig(extra_cohorts=specs, export_polls_before_ready=1,
-                               import_delay_seconds=0.2, export_delay_seconds=0.2,
-                               removal_delay_seconds=0.1)).start()
+    sb = Sandbox(SandboxConfig(extra_cohorts=specs, export_polls_before_ready=2,
+                               import_delay_seconds=args.job_seconds,
+                               export_delay_seconds=args.job_seconds,
+                               removal_delay_seconds=args.job_seconds / 2)).start()
     with sb, tempfile.TemporaryDirectory(prefix="scale-out-", dir=args.log.parent) as tmp:
         work = Path(tmp)
         project_dir = work / "project"
@@ -139,7 +147,7 @@ def main() -> int:
         jobs = [f"cohorts_{g}" for g in groups]
         print(f"{args.cohorts} cohorts of {args.members} members in {args.groups} groups "
               f"({', '.join(f'{g}: {len(ids)}' for g, ids in groups.items())}); "
-              f"{os.cpu_count()} CPU(s)")
+              f"SendGrid jobs pending {args.job_seconds} s; {os.cpu_count()} CPU(s)")
         serial = _round(sb, project_dir, jobs, work, "serial", parallel=False)
         right_serial = _lists_right(sb, cohorts)
         peak, watching = [0], threading.Event()

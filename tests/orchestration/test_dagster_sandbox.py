@@ -78,6 +78,9 @@ def test_headless_job_fills_the_list_and_its_run_shows_the_reports_counts(sandbo
         assert run.tags["sync/received"] == str(report["totals"]["received"])
         assert run.tags["sync/downloads"] == "1"
     assert entry["received"] == 1000  # the seeded cohort's size: the figures are the real ones
+    # The run took its share of Amplitude's 60 cohort requests per 10 minutes, for every group.
+    ledger = json.loads((orchestrator.dagster_home / "amplitude-budget.json").read_text())
+    assert [(count, who.split("/")[0]) for _, count, who in ledger] == [(1, "cohorts-hourly")]
 
 
 def test_two_groups_run_in_parallel_with_their_own_state_and_a_failing_one_stops_no_other(
