@@ -80,7 +80,7 @@ def _execute(project_dir: str, job: str, home: str) -> bool:
     """
     defs = build_definitions(load_project(Path(project_dir), "sandbox"), "sandbox")
     with DagsterInstance.from_config(home) as instance:
-        return defs.get_job_def(job).execute_in_process(
+        return defs.resolve_job_def(job).execute_in_process(
             instance=instance, raise_on_error=False).success
 
 

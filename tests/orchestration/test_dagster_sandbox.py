@@ -132,13 +132,13 @@ def test_two_groups_run_in_parallel_with_their_own_state_and_a_failing_one_stops
 
 def test_a_schedule_tick_runs_meltano_in_the_schedules_environment(sandbox, orchestrator):
     defs = _definitions()
-    schedule = defs.get_schedule_def("cohorts_hourly_schedule")
+    schedule = defs.resolve_schedule_def("cohorts_hourly_schedule")
     assert schedule.cron_schedule == "0 * * * *"
     with DagsterInstance.from_config(str(orchestrator.dagster_home)) as instance:
         context = build_schedule_context(instance=instance)
         (request,) = schedule.evaluate_tick(context).run_requests
         assert request.tags["meltano/environment"] == "sandbox"
-        job = defs.get_job_def("cohorts_hourly")
+        job = defs.resolve_job_def("cohorts_hourly")
         result = job.execute_in_process(
             run_config=request.run_config, instance=instance, tags=request.tags
         )
@@ -150,7 +150,7 @@ def test_a_schedule_tick_runs_meltano_in_the_schedules_environment(sandbox, orch
 
 def test_the_environment_comes_from_meltano_environment(orchestrator, monkeypatch):
     monkeypatch.setenv("MELTANO_ENVIRONMENT", "prod")
-    schedule = _definitions().get_schedule_def("cohorts_daily_schedule")
+    schedule = _definitions().resolve_schedule_def("cohorts_daily_schedule")
     with DagsterInstance.from_config(str(orchestrator.dagster_home)) as instance:
         (request,) = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
     assert request.tags["meltano/environment"] == "prod"
@@ -161,12 +161,12 @@ def test_the_environment_comes_from_meltano_environment(orchestrator, monkeypatc
 
 def test_a_tick_while_the_group_still_runs_is_skipped_and_says_why(orchestrator):
     defs = _definitions()
-    job = defs.get_job_def("cohorts_hourly")
-    schedule = defs.get_schedule_def("cohorts_hourly_schedule")
+    job = defs.resolve_job_def("cohorts_hourly")
+    schedule = defs.resolve_schedule_def("cohorts_hourly_schedule")
     with DagsterInstance.from_config(str(orchestrator.dagster_home)) as instance:
         running = instance.create_run_for_job(job, status=DagsterRunStatus.STARTED)
         other = instance.create_run_for_job(  # another group's run does not hold this one back
-            defs.get_job_def("cohorts_daily"), status=DagsterRunStatus.STARTED
+            defs.resolve_job_def("cohorts_daily"), status=DagsterRunStatus.STARTED
         )
         assert other.run_id != running.run_id
         data = schedule.evaluate_tick(build_schedule_context(instance=instance))
@@ -178,7 +178,7 @@ def test_a_tick_while_the_group_still_runs_is_skipped_and_says_why(orchestrator)
         instance.report_run_failed(running)
         data = schedule.evaluate_tick(build_schedule_context(instance=instance))
         assert len(data.run_requests) == 1
-        daily = defs.get_schedule_def("cohorts_daily_schedule")
+        daily = defs.resolve_schedule_def("cohorts_daily_schedule")
         held = daily.evaluate_tick(build_schedule_context(instance=instance))
         assert not held.run_requests  # the daily run is still going
 
@@ -191,6 +191,6 @@ def test_the_run_queue_holds_one_run_per_group_and_four_amplitude_runs(orchestra
     assert limits[("cohort-group", json.dumps({"applyLimitPerUniqueValue": True}))] == 1
     assert limits[("amplitude", "null")] == 4
     defs = _definitions()
-    assert defs.get_job_def("cohorts_hourly").tags["cohort-group"] == "cohorts-hourly"
-    assert defs.get_job_def("cohorts_daily").tags["amplitude"] == "cohort-export"
-    assert "amplitude" not in defs.get_job_def("csv_to_sendgrid").tags
+    assert defs.resolve_job_def("cohorts_hourly").tags["cohort-group"] == "cohorts-hourly"
+    assert defs.resolve_job_def("cohorts_daily").tags["amplitude"] == "cohort-export"
+    assert "amplitude" not in defs.resolve_job_def("csv_to_sendgrid").tags
