@@ -68,6 +68,34 @@ def _budget_path(project: Project) -> Path:
     return (Path(home) if home else _runs_dir(project)) / "amplitude-budget.json"
 
 
+def _refuse_if_cohorts_busy(
+    context: OpExecutionContext, group: CadenceGroup, project: Project
+) -> None:
+    """Fail before running when another job's run is syncing one of this group's cohorts.
+
+    Two jobs sharing a cohort (a group and the by-hand ``amplitude-to-sendgrid``, say) would
+    mirror one list from two downloads at once.
+    """
+    mine = set(group.cohort_ids)
+    for other in project.groups:
+        shared = mine & set(other.cohort_ids)
+        if other.job == group.job or not shared:
+            continue
+        going = [
+            record.dagster_run
+            for record in context.instance.get_run_records(
+                RunsFilter(job_name=other.dagster_name, statuses=IN_PROGRESS[2:])
+            )
+            if record.dagster_run.run_id != context.run_id
+        ]
+        if going:
+            msg = (
+                f"{group.job} not started: run {going[0].run_id} of {other.job} is syncing "
+                f"cohort(s) {', '.join(sorted(shared))}; run it again when that run has ended"
+            )
+            raise Failure(description=msg)
+
+
 def _reserve_amplitude_requests(
     context: OpExecutionContext, group: CadenceGroup, project: Project
 ) -> None:
@@ -146,6 +174,7 @@ def build_job(group: CadenceGroup, project: Project, environment: str) -> JobDef
     def run_meltano(context: OpExecutionContext) -> Iterator[object]:
         env = context.op_config["environment"] or default_environment
         run_dir = _runs_dir(project) / group.job / context.run_id
+        _refuse_if_cohorts_busy(context, group, project)
         if uses_amplitude:
             _reserve_amplitude_requests(context, group, project)
         context.log.info(f"meltano --environment={env} run {group.job}; log in {run_dir}")

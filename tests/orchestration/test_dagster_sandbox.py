@@ -194,3 +194,21 @@ def test_the_run_queue_holds_one_run_per_group_and_four_amplitude_runs(orchestra
     assert defs.resolve_job_def("cohorts_hourly").tags["cohort-group"] == "cohorts-hourly"
     assert defs.resolve_job_def("cohorts_daily").tags["amplitude"] == "cohort-export"
     assert "amplitude" not in defs.resolve_job_def("csv_to_sendgrid").tags
+
+
+def test_a_job_does_not_start_while_another_job_syncs_one_of_its_cohorts(sandbox, orchestrator):
+    defs = _definitions()
+    with DagsterInstance.from_config(str(orchestrator.dagster_home)) as instance:
+        # amplitude-to-sendgrid syncs every cohort of the environment, pwrusr1 included.
+        busy = instance.create_run_for_job(
+            defs.resolve_job_def("amplitude_to_sendgrid"), status=DagsterRunStatus.STARTED
+        )
+        result = defs.resolve_job_def("cohorts_hourly").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+        description = failure.step_failure_data.user_failure_data.description
+        assert busy.run_id in description
+        assert "pwrusr1" in description
+    assert not [r for r in sandbox.requests if r["service"] == "amplitude"]  # nothing downloaded
