@@ -10,7 +10,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
   exit 1
 fi
 
-stamp_inputs=(pyproject.toml tap-amplitude-cohort/pyproject.toml target-sendgrid-contacts/pyproject.toml meltano.yml scripts/setup.sh)
+stamp_inputs=(pyproject.toml tap-amplitude-cohort/pyproject.toml target-sendgrid-contacts/pyproject.toml meltano.yml cadences.meltano.yml scripts/setup.sh)
 stamp="$(cat "${stamp_inputs[@]}" | sha256sum | cut -c1-16)"
 if [ -f .venv/.setup-stamp ] && [ "$(cat .venv/.setup-stamp)" = "$stamp" ] && [ -d .meltano ]; then
   exit 0
@@ -21,7 +21,7 @@ echo "Setting up (virtual environment, Meltano, plugins)..."
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 .venv/bin/uv pip install --quiet --python .venv/bin/python \
   -e ".[dev]" -e ./tap-amplitude-cohort -e ./target-sendgrid-contacts
-# Meltano builds each plugin its own virtual environment under .meltano/.
+# Meltano builds each plugin its own virtual environment under .meltano/ (Dagster included).
 if ! .venv/bin/meltano install >.venv/meltano-install.log 2>&1; then
   cat .venv/meltano-install.log >&2
   echo "meltano install failed (log above)." >&2

@@ -156,8 +156,8 @@ def test_a_key_without_marketing_permission_is_refused_in_one_sentence(sandbox, 
 def test_schedules_are_defined(meltano):
     result = meltano("schedule", "list")
     assert result.returncode == 0, result.stderr
-    assert "amplitude-to-sendgrid-hourly" in result.stdout
-    assert "amplitude-to-sendgrid-daily" in result.stdout
+    assert "cohorts-hourly" in result.stdout  # the cadence groups of cadences.meltano.yml
+    assert "cohorts-daily" in result.stdout
 
 
 def test_after_an_unreadable_list_export_the_next_meltano_run_removes_the_leavers(
