@@ -24,7 +24,7 @@ def test_each_group_is_an_inherited_extractor_that_names_only_its_cohorts():
     for group in scheduled:
         (block,) = group.blocks
         plugin = extractors[block.extractor]
-        assert plugin["inherit_from"] == "tap-amplitude-cohort"
+        assert plugin["inherit_from"] == "tap-amplitude-cohort--batch"  # our tap, BATCH output
         assert set(plugin) == {"name", "inherit_from", "config"}
         assert set(plugin["config"]) == {"cohort_ids"}, "a group carries only its cohort_ids"
         state_ids.add(block.state_id_stem)
