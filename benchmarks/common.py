@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `sandbox` and `tests` (the Singer input builder) as a script
+sys.path.insert(0, str(ROOT))  # `sandbox` (with its Singer input builder) outside the venv
 
 from sandbox import Sandbox, SandboxConfig  # noqa: E402
 

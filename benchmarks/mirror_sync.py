@@ -27,7 +27,7 @@ from common import (
     write_lines,
 )
 
-from tests.singer_input import TARGET_SHAPE, singer_lines
+from sandbox.singer_input import TARGET_SHAPE, singer_lines
 
 COHORT = "bench01"
 TARGET = cli("target-sendgrid-contacts")

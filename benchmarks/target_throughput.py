@@ -45,7 +45,7 @@ from common import (
     write_lines,
 )
 
-from tests.singer_input import singer_lines
+from sandbox.singer_input import singer_lines
 
 COHORT = "bench1"
 TARGET = cli("target-sendgrid-contacts")

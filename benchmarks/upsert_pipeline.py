@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import bench_sandbox, cli, run_measured, target_config, write_lines
 
-from tests.singer_input import singer_lines
+from sandbox.singer_input import singer_lines
 
 COHORT = "bench1"
 NAME = "Benchmark cohort"

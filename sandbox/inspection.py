@@ -59,8 +59,7 @@ class Inspection:
             if cohort_id not in sb.generator.specs:
                 return _json(404, {"error": f"unknown cohort {cohort_id}"})
             return _json(200, sorted(sb.generator.expected_emails(cohort_id)))
-        inspect = getattr(sb.sendgrid_app, "inspect", None)
-        answer = inspect(request) if inspect is not None else None
+        answer = sb.sendgrid_app.inspect(request)
         if answer is not None:
             return answer
         return _json(404, {"error": f"no sandbox endpoint {method} {path}"})

@@ -16,8 +16,8 @@ import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
 from sandbox import Sandbox
+from sandbox.singer_input import MEMBERS_SCHEMA, as_file, record, schema
 from tests.conftest import FAST
-from tests.singer_input import MEMBERS_SCHEMA, as_file, record, schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

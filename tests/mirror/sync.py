@@ -10,7 +10,7 @@ from pathlib import Path
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE, ListNamer
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import InputShape, as_file, singer_lines
+from sandbox.singer_input import InputShape, as_file, singer_lines
 
 CUSTOM_FIELDS = {
     "plan": "user_properties.plan",

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sandbox.config import SENDGRID_API_KEY
-from sandbox.sendgrid_testing import Api, Clock, fetch_file, make_app, read_csv_gz
+from sandbox.sendgrid.testing import Api, Clock, fetch_file, make_app, read_csv_gz
 
 
 @pytest.fixture

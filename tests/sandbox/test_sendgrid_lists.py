@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sandbox.config import SENDGRID_API_KEY, SENDGRID_RESTRICTED_KEY
-from sandbox.sendgrid_testing import Api, Clock, fetch_file, make_app, read_csv_gz, violation_of
+from sandbox.sendgrid.testing import Api, Clock, fetch_file, make_app, read_csv_gz, violation_of
 
 
 @pytest.fixture

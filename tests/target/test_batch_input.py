@@ -158,7 +158,7 @@ def test_the_sdk_batch_hook_of_a_sink_takes_the_records_in_too(sandbox, tmp_path
     from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from target_sendgrid_contacts.target import TargetSendGridContacts
 
-    from tests.singer_input import cohort_lines
+    from sandbox.singer_input import cohort_lines
 
     lines = cohort_lines(sandbox.generator, ["trlrsk2"])
     members = [json.loads(line)["record"] for line in lines

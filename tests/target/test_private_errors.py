@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.singer_input import MEMBERS_SCHEMA, schema
+from sandbox.singer_input import MEMBERS_SCHEMA, schema
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.singer_input import cohort_lines
+from sandbox.singer_input import cohort_lines
 
 pytestmark = pytest.mark.integration
 

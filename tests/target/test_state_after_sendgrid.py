@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import (
+from sandbox.singer_input import (
     MEMBERS_SCHEMA,
     SYNCS_SCHEMA,
     TARGET_SHAPE,

@@ -8,7 +8,7 @@ import logging
 import pytest
 from target_sendgrid_contacts.sendgrid import lists as lists_module
 
-from tests.singer_input import (
+from sandbox.singer_input import (
     MEMBERS_SCHEMA,
     cohort_lines,
     member_record,

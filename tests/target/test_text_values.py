@@ -86,7 +86,7 @@ def test_a_contact_with_odd_names_is_synced_with_clean_names_and_drops_counted()
 def test_odd_names_reach_sendgrid_clean_and_the_report_counts_what_was_left_empty(
     sandbox, run_target
 ):
-    from tests.singer_input import MEMBERS_SCHEMA, record, schema
+    from sandbox.singer_input import MEMBERS_SCHEMA, record, schema
 
     people = [
         ("ann@example.com", ["Ann", "Marie"], "Sm\x00ith\x1b"),

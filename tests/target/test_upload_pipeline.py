@@ -15,7 +15,7 @@ import pytest
 from target_sendgrid_contacts import upserts as upserts_module
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import (
+from sandbox.singer_input import (
     MEMBERS_SCHEMA,
     SYNCS_SCHEMA,
     TARGET_SHAPE,

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sandbox.config import SandboxConfig
-from sandbox.sendgrid_account import Account, check_list_name
-from sandbox.sendgrid_files import errors_file, export_body
-from sandbox.sendgrid_jobs import Export, Job, count_by_status, export_answer, job_answer
-from sandbox.sendgrid_model import ApiError, check_upsert, is_rejected, is_valid_email
+from sandbox.sendgrid.account import Account, check_list_name
+from sandbox.sendgrid.files import errors_file, export_body
+from sandbox.sendgrid.jobs import Export, Job, count_by_status, export_answer, job_answer
+from sandbox.sendgrid.model import ApiError, check_upsert, is_rejected, is_valid_email
 from sandbox.storage import Storage
 
 CONTACT_LIMIT_MESSAGE = "you have hit your contact limit"
