@@ -107,7 +107,8 @@ def _type_name(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _is_type(value: Any, name: str) -> bool:
@@ -525,7 +526,7 @@ class RequestValidator:
             schema_errors = getattr(error.__cause__, "schema_errors", None) or []
             if schema_errors:
                 first = schema_errors[0]
-                where = None
+                where: tuple[Any, Any] | None = None
                 for key in first.absolute_path:
                     where = (where, key)
                 detail = f"fails {first.validator} {first.validator_value!r}"

@@ -143,8 +143,8 @@ class SendGridApp:
 
     def handle(self, request: Request) -> Response:
         """Answer one SendGrid API request."""
-        key = request.headers.get("Authorization", "")
-        key = key[7:].strip() if key[:7].lower() == "bearer " else None
+        header = request.headers.get("Authorization", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else None
         if key not in SCOPES:
             return _error(401, "authorization required")
         data = request.get_data(cache=True)

@@ -92,9 +92,9 @@ class SyncLedger:
         """The failed cohorts."""
         return [o for o in self._outcomes.values() if o.status == FAILED]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[CohortStatus, int]:
         """How many cohorts ended in each status."""
-        counts = {COMPLETE: 0, UNCHANGED: 0, FAILED: 0}
+        counts: dict[CohortStatus, int] = {COMPLETE: 0, UNCHANGED: 0, FAILED: 0}
         for outcome in self._outcomes.values():
             counts[outcome.status] += 1
         return counts
