@@ -117,8 +117,13 @@ def run_measured(
     def sample(process: psutil.Process) -> None:
         try:
             while not done.is_set():
-                samples.append((time.perf_counter() - started, process.memory_info().rss,
-                                note() if note else ""))
+                samples.append(
+                    (
+                        time.perf_counter() - started,
+                        process.memory_info().rss,
+                        note() if note else "",
+                    )
+                )
                 time.sleep(interval)
         except psutil.Error:  # the process has gone
             pass

@@ -46,6 +46,8 @@ BUILTIN_PROPERTIES = frozenset({"country"})
 AMPLITUDE_MAX_COHORT_SIZE = 2_000_000
 
 _MASK = (1 << 64) - 1
+
+
 def _mix(x: int) -> int:
     """Splitmix64 finaliser: a cheap, well-spread hash of an integer."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK

@@ -22,8 +22,20 @@ _EXPECTED = re.compile(r"^/_sandbox/cohorts/([^/]+)/expected$")
 _CHURN_KEYS = frozenset({"remove", "add", "rename", "remove_indices", "rename_indices"})
 _FAULT_KEYS = frozenset(
     {
-        "service", "method", "path", "path_regex", "times", "status", "body", "headers",
-        "rate_limited", "reset_in", "delay", "truncate_after", "corrupt_at", "drop",
+        "service",
+        "method",
+        "path",
+        "path_regex",
+        "times",
+        "status",
+        "body",
+        "headers",
+        "rate_limited",
+        "reset_in",
+        "delay",
+        "truncate_after",
+        "corrupt_at",
+        "drop",
     }
 )
 

@@ -44,6 +44,7 @@ SPEC_HOST = "https://api.sendgrid.com"
 PREFIX = "sandbox: request violates the OpenAPI document: "
 NO_BODY = object()  # the request carried no body at all
 
+
 @dataclass(frozen=True)
 class Violation:
     """Why a request is refused: the offending field (None for the request as a whole)."""

@@ -116,8 +116,7 @@ class InputShape:
             "cohort_last_computed": self.last_computed,
             "status": status,
             "member_count": count,
-            "message": None if status == "complete" else self.failure_message.format(
-                status=status),
+            "message": None if status == "complete" else self.failure_message.format(status=status),
             "synced_at": SYNCED_AT,
         }
 
@@ -183,8 +182,12 @@ def singer_lines(
         yield schema("cohort_syncs", SYNCS_SCHEMA, ["cohort_id"])
         for cid in cohort_ids:
             count = member_count.get(cid, delivered[cid] + count_offset.get(cid, 0))
-            yield record("cohort_syncs", shape.sync_record(
-                cid, generator.spec(cid).name, count, status.get(cid, "complete")))
+            yield record(
+                "cohort_syncs",
+                shape.sync_record(
+                    cid, generator.spec(cid).name, count, status.get(cid, "complete")
+                ),
+            )
     yield json.dumps({"type": "STATE", "value": {"bookmarks": shape.final_bookmarks}})
 
 

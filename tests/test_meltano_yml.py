@@ -14,19 +14,41 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 # Settings the SDK adds to every plugin's schema (capabilities); meltano.yml may declare them.
-SDK_SETTINGS = ("stream_map", "flattening", "faker", "batch_config", "add_record_metadata",
-                "load_method", "validate_records", "hard_delete", "default_target_schema",
-                "process_activate_version", "target_schema")
+SDK_SETTINGS = (
+    "stream_map",
+    "flattening",
+    "faker",
+    "batch_config",
+    "add_record_metadata",
+    "load_method",
+    "validate_records",
+    "hard_delete",
+    "default_target_schema",
+    "process_activate_version",
+    "target_schema",
+)
 # meltano.yml kind -> JSON schema type it stands for.
-KIND_TYPES = {"string": "string", "password": "string", "options": "string", "array": "array",
-              "object": "object", "boolean": "boolean", "integer": "integer",
-              "decimal": "number"}
+KIND_TYPES = {
+    "string": "string",
+    "password": "string",
+    "options": "string",
+    "array": "array",
+    "object": "object",
+    "boolean": "boolean",
+    "integer": "integer",
+    "decimal": "number",
+}
 PLUGINS = [("extractors", "tap-amplitude-cohort"), ("loaders", "target-sendgrid-contacts")]
 
 
 def _about(executable: str) -> dict:
-    done = subprocess.run([str(BIN / executable), "--about", "--format=json"],
-                          capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run(
+        [str(BIN / executable), "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return json.loads(done.stdout)["settings"]["properties"]
 
 

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_readme_settings_tables_match_the_plugins():
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "update_readme.py"), "--check"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -96,9 +96,7 @@ class TapAmplitudeCohort(Tap):
             # Without cohort_syncs there is no signal to wait for: bookmark right away.
             bookmarks_deferred=lambda: syncs is not None and syncs.selected,
         )
-        syncs = CohortSyncsStream(
-            self, ledger=self.ledger, members=members, activity=self.activity
-        )
+        syncs = CohortSyncsStream(self, ledger=self.ledger, members=members, activity=self.activity)
         return [CohortsStream(self, directory=directory), members, syncs]
 
     @property
@@ -133,7 +131,10 @@ class TapAmplitudeCohort(Tap):
             outcome = "no bookmark moved"
         self.logger.error(
             "Interrupted by %s while %s: %s; STATE not written; exit %d",
-            name, self.activity.now, outcome, code,
+            name,
+            self.activity.now,
+            outcome,
+            code,
         )
         raise SystemExit(code)
 

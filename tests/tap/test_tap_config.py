@@ -101,7 +101,8 @@ def test_settings_are_read_once_with_the_schema_defaults():
 
 
 def test_a_null_setting_means_its_default():
-    tap = TapAmplitudeCohort(config={**KEYS, "poll_interval_seconds": None,
-                                     "include_user_properties": None})
+    tap = TapAmplitudeCohort(
+        config={**KEYS, "poll_interval_seconds": None, "include_user_properties": None}
+    )
     assert tap.settings.poll_interval_seconds == 5
     assert tap.settings.export_options == "props=1"
