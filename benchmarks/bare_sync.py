@@ -32,13 +32,19 @@ def export_body(session: requests.Session, base: str, cohort: str) -> requests.R
     url = f"{base}/api/5/cohorts/request/{cohort}"
     request_id = session.get(url, params={"props": 1}, auth=auth, timeout=60).json()["request_id"]
     while True:
-        status = session.get(f"{base}/api/5/cohorts/request-status/{request_id}", auth=auth,
-                             timeout=60)
+        status = session.get(
+            f"{base}/api/5/cohorts/request-status/{request_id}", auth=auth, timeout=60
+        )
         if status.status_code == 200 and status.json().get("async_status") == "JOB COMPLETED":
             break
         time.sleep(0.05)
-    answer = session.get(f"{base}/api/5/cohorts/request/{request_id}/file", auth=auth,
-                         allow_redirects=False, stream=True, timeout=60)
+    answer = session.get(
+        f"{base}/api/5/cohorts/request/{request_id}/file",
+        auth=auth,
+        allow_redirects=False,
+        stream=True,
+        timeout=60,
+    )
     if answer.is_redirect:  # a signed storage URL: without the SendGrid or Amplitude keys
         answer = requests.get(answer.headers["Location"], stream=True, timeout=60)
     answer.raise_for_status()
@@ -51,8 +57,11 @@ def main() -> None:
     parser.add_argument("--sendgrid-url", required=True)
     parser.add_argument("--cohort", required=True)
     parser.add_argument("--list-name", default="bare reference")
-    parser.add_argument("--custom-fields", default="plan,company",
-                        help="user properties sent as SendGrid custom fields (must exist)")
+    parser.add_argument(
+        "--custom-fields",
+        default="plan,company",
+        help="user properties sent as SendGrid custom fields (must exist)",
+    )
     args = parser.parse_args()
 
     session = requests.Session()  # SendGrid's
@@ -61,8 +70,9 @@ def main() -> None:
     fields = session.get(f"{sendgrid}/v3/marketing/field_definitions", timeout=60).json()
     field_ids = {f["name"]: f["id"] for f in fields.get("custom_fields", [])}
     wanted = [name for name in args.custom_fields.split(",") if name]
-    list_id = session.post(f"{sendgrid}/v3/marketing/lists", json={"name": args.list_name},
-                           timeout=60).json()["id"]
+    list_id = session.post(
+        f"{sendgrid}/v3/marketing/lists", json={"name": args.list_name}, timeout=60
+    ).json()["id"]
 
     body = export_body(requests.Session(), args.amplitude_url.rstrip("/"), args.cohort)
     rows = csv.reader(io.TextIOWrapper(gzip.GzipFile(fileobj=body.raw), encoding="utf-8-sig"))
@@ -77,8 +87,12 @@ def main() -> None:
     def send() -> None:
         nonlocal contacts, size
         payload = f'{{"list_ids":["{list_id}"],"contacts":[{",".join(contacts)}]}}'
-        answer = session.put(f"{sendgrid}/v3/marketing/contacts", data=payload.encode(),
-                             headers={"Content-Type": "application/json"}, timeout=300)
+        answer = session.put(
+            f"{sendgrid}/v3/marketing/contacts",
+            data=payload.encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=300,
+        )
         answer.raise_for_status()
         jobs.append(answer.json()["job_id"])
         contacts, size = [], 0
@@ -93,8 +107,11 @@ def main() -> None:
             duplicates += 1
             continue
         seen.add(email)
-        contact = {"email": email, "first_name": row[at["first_name"]][:50],
-                   "last_name": row[at["last_name"]][:50]}
+        contact = {
+            "email": email,
+            "first_name": row[at["first_name"]][:50],
+            "last_name": row[at["last_name"]][:50],
+        }
         custom = {field_ids[n]: row[at[n]] for n in wanted if row[at[n]] and n in field_ids}
         if custom:
             contact["custom_fields"] = custom
@@ -110,8 +127,9 @@ def main() -> None:
     while pending:
         still = []
         for job_id in pending:
-            job = session.get(f"{sendgrid}/v3/marketing/contacts/imports/{job_id}",
-                              timeout=60).json()
+            job = session.get(
+                f"{sendgrid}/v3/marketing/contacts/imports/{job_id}", timeout=60
+            ).json()
             if job["status"] == "pending":
                 still.append(job_id)
             elif job["status"] != "completed":
@@ -119,8 +137,17 @@ def main() -> None:
         pending = still
         if pending:
             time.sleep(0.2)
-    print(json.dumps({"read": read, "sent": len(seen), "invalid": invalid,
-                      "duplicates": duplicates, "requests": len(jobs)}))
+    print(
+        json.dumps(
+            {
+                "read": read,
+                "sent": len(seen),
+                "invalid": invalid,
+                "duplicates": duplicates,
+                "requests": len(jobs),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `sandbox` and `tests` (the Singer input builder) as a script
+sys.path.insert(0, str(ROOT))  # `sandbox` (with its Singer input builder) outside the venv
 
 from sandbox import Sandbox, SandboxConfig  # noqa: E402
 
@@ -117,8 +117,13 @@ def run_measured(
     def sample(process: psutil.Process) -> None:
         try:
             while not done.is_set():
-                samples.append((time.perf_counter() - started, process.memory_info().rss,
-                                note() if note else ""))
+                samples.append(
+                    (
+                        time.perf_counter() - started,
+                        process.memory_info().rss,
+                        note() if note else "",
+                    )
+                )
                 time.sleep(interval)
         except psutil.Error:  # the process has gone
             pass

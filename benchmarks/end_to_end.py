@@ -115,8 +115,9 @@ def run_tree(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> R
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("w+b") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
         sampler = threading.Thread(target=sample, args=(psutil.Process(proc.pid),), daemon=True)
         sampler.start()
         code = proc.wait()
@@ -168,14 +169,18 @@ class Bench:
         key = f"r{churn.recomputations}"
         if key not in self._files:  # deterministic from the seed: render once, reuse
             path = self.workdir / f"{COHORT}-{key}.csv.gz"
-            job = ExportJob(request_id=key, cohort_id=COHORT, churn=churn,
-                            columns=list(PROPERTY_KEYS))
+            job = ExportJob(
+                request_id=key, cohort_id=COHORT, churn=churn, columns=list(PROPERTY_KEYS)
+            )
             started = time.perf_counter()
             with path.open("wb") as out:
                 for chunk in sb.amplitude.export_chunks(job):
                     out.write(chunk)
-            print(f"rendered the export ({key}): {path.stat().st_size / 1e6:.1f} MB in "
-                  f"{time.perf_counter() - started:.1f} s (not timed)", flush=True)
+            print(
+                f"rendered the export ({key}): {path.stat().st_size / 1e6:.1f} MB in "
+                f"{time.perf_counter() - started:.1f} s (not timed)",
+                flush=True,
+            )
             self._files[key] = path
         path = self._files[key]
 
@@ -186,8 +191,14 @@ class Bench:
 
         url = sb.storage.put(body, content_type="text/csv", name=path.name)
         sb.faults.clear()
-        sb.faults.add("amplitude", "GET", r"/request/\w+/file$", times=None, status=302,
-                      headers={"Location": url})
+        sb.faults.add(
+            "amplitude",
+            "GET",
+            r"/request/\w+/file$",
+            times=None,
+            status=302,
+            headers={"Location": url},
+        )
 
     # ----- measuring ---------------------------------------------------------------------
 
@@ -201,13 +212,25 @@ class Bench:
         row.seconds, row.rss, row.members, row.cpu = run.seconds, run.rss, self.members, run.cpu
         if sb is not None:
             log = list(sb.requests)[before:]
-            row.upserts = sum(1 for r in log if r["method"] == "PUT"
-                              and r["path"] == "/v3/marketing/contacts" and r["status"] == 202)
-            row.downloads = sum(1 for r in log if r["service"] == "amplitude"
-                                and r["path"].startswith("/api/5/cohorts/request/")
-                                and not r["path"].endswith("/file"))
-            row.contacts = sum(n for j, (kind, n) in sb.sendgrid_app.state.job_sizes().items()
-                               if j not in jobs_before and kind == "upsert_contacts")
+            row.upserts = sum(
+                1
+                for r in log
+                if r["method"] == "PUT"
+                and r["path"] == "/v3/marketing/contacts"
+                and r["status"] == 202
+            )
+            row.downloads = sum(
+                1
+                for r in log
+                if r["service"] == "amplitude"
+                and r["path"].startswith("/api/5/cohorts/request/")
+                and not r["path"].endswith("/file")
+            )
+            row.contacts = sum(
+                n
+                for j, (kind, n) in sb.sendgrid_app.state.job_sizes().items()
+                if j not in jobs_before and kind == "upsert_contacts"
+            )
         if run.code:
             row.seconds = None
             last = [line for line in run.log.splitlines() if line.strip()][-3:]
@@ -217,19 +240,39 @@ class Bench:
 
     def bare(self, latency: float) -> None:
         with self.sandbox(latency) as sb:
-            argv = [sys.executable, str(ROOT / "benchmarks" / "bare_sync.py"),
-                    "--amplitude-url", sb.amplitude_url, "--sendgrid-url", sb.sendgrid_url,
-                    "--cohort", COHORT, "--custom-fields", ",".join(CUSTOM_FIELDS)]
-            self.measure(Row(latency, "bare"), sb, lambda: run_tree(
-                argv, cwd=ROOT, env=dict(os.environ), log=self.workdir / "bare.log"))
+            argv = [
+                sys.executable,
+                str(ROOT / "benchmarks" / "bare_sync.py"),
+                "--amplitude-url",
+                sb.amplitude_url,
+                "--sendgrid-url",
+                sb.sendgrid_url,
+                "--cohort",
+                COHORT,
+                "--custom-fields",
+                ",".join(CUSTOM_FIELDS),
+            ]
+            self.measure(
+                Row(latency, "bare"),
+                sb,
+                lambda: run_tree(
+                    argv, cwd=ROOT, env=dict(os.environ), log=self.workdir / "bare.log"
+                ),
+            )
 
     def floor(self) -> None:
-        env = {**os.environ, "TRIVIAL_RECORDS": str(self.members),
-               "MELTANO_DATABASE_URI": f"sqlite:///{self.workdir / 'floor.db'}",
-               "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        env = {
+            **os.environ,
+            "TRIVIAL_RECORDS": str(self.members),
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.workdir / 'floor.db'}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
         argv = [str(cli("meltano")), "run", "tap-trivial", "target-trivial"]
-        self.measure(Row(None, "floor"), None, lambda: run_tree(
-            argv, cwd=FLOOR_PROJECT, env=env, log=self.workdir / "floor.log"))
+        self.measure(
+            Row(None, "floor"),
+            None,
+            lambda: run_tree(argv, cwd=FLOOR_PROJECT, env=env, log=self.workdir / "floor.log"),
+        )
 
     def meltano(self, row: Row, sb: Sandbox, tap: str, lineage: str) -> Run:
         env = {
@@ -246,8 +289,13 @@ class Bench:
         }
         argv = [str(cli("meltano")), "run", tap, "target-sendgrid-contacts"]
         left_before = set(BATCH_FOLDER.iterdir()) if BATCH_FOLDER.exists() else set()
-        run = self.measure(row, sb, lambda: run_tree(
-            argv, cwd=ROOT, env=env, log=self.workdir / f"{lineage}-{row.name}.log"))
+        run = self.measure(
+            row,
+            sb,
+            lambda: run_tree(
+                argv, cwd=ROOT, env=env, log=self.workdir / f"{lineage}-{row.name}.log"
+            ),
+        )
         if BATCH_FOLDER.exists():  # files a failed run left behind: this benchmark's own
             for leftover in set(BATCH_FOLDER.iterdir()) - left_before:
                 leftover.unlink()
@@ -261,8 +309,9 @@ class Bench:
         try:
             if only & {"record", "churn", "rerun"}:
                 record_sb = self.sandbox(latency)
-                run = self.meltano(Row(latency, "record"), record_sb, "tap-amplitude-cohort",
-                                   f"record-{latency:g}")
+                run = self.meltano(
+                    Row(latency, "record"), record_sb, "tap-amplitude-cohort", f"record-{latency:g}"
+                )
                 if not run.code:
                     follow = (record_sb, "tap-amplitude-cohort", f"record-{latency:g}")
                 if "record" not in only:
@@ -270,8 +319,9 @@ class Bench:
             if "batch" in only or (only & {"churn", "rerun"}):
                 batch_sb = self.sandbox(latency)
                 row = Row(latency, "batch")
-                run = self.meltano(row, batch_sb, "tap-amplitude-cohort--batch",
-                                   f"batch-{latency:g}")
+                run = self.meltano(
+                    row, batch_sb, "tap-amplitude-cohort--batch", f"batch-{latency:g}"
+                )
                 if _ignored_batches(run, row):
                     row.seconds, row.note = None, "n/a (target does not read BATCH)"
                 elif not run.code:
@@ -282,8 +332,9 @@ class Bench:
                 sb, tap, lineage = follow
                 mode = "BATCH" if "batch" in tap else "RECORD"
                 if "churn" in only:
-                    sb.amplitude.churn(COHORT, **{k: max(1, round(v * self.members))
-                                                  for k, v in CHURN.items()})
+                    sb.amplitude.churn(
+                        COHORT, **{k: max(1, round(v * self.members)) for k, v in CHURN.items()}
+                    )
                     self.serve_export(sb)
                     self.meltano(Row(latency, "churn", note=mode), sb, tap, lineage)
                 if "rerun" in only:
@@ -300,30 +351,50 @@ class Bench:
     def table(self) -> str:
         bare = {r.latency: r.seconds for r in self.rows if r.name == "bare" and r.seconds}
         first_bare = next(iter(bare.values()), None)
-        head = ("latency", "row", "wall_s", "members/s", "tap_MB", "target_MB", "upserts",
-                "contacts", "downloads", "cpu_s", "sandbox_cpu_s", "x_bare")
+        head = (
+            "latency",
+            "row",
+            "wall_s",
+            "members/s",
+            "tap_MB",
+            "target_MB",
+            "upserts",
+            "contacts",
+            "downloads",
+            "cpu_s",
+            "sandbox_cpu_s",
+            "x_bare",
+        )
         lines = [head]
         for r in self.rows:
             base = bare.get(r.latency, first_bare if r.latency is None else None)
             ok = r.seconds is not None
-            lines.append((
-                "-" if r.latency is None else f"{r.latency:g}s",
-                r.name,
-                f"{r.seconds:.1f}" if ok else "-",
-                f"{r.members / r.seconds:,.0f}" if ok and r.seconds else "-",
-                _mb(r.rss.get("tap")),
-                _mb(r.rss.get("target")),
-                _num(r.upserts), _num(r.contacts), _num(r.downloads),
-                f"{r.cpu:.1f}" if r.cpu is not None else "-",
-                f"{r.sandbox_cpu:.1f}" if r.sandbox_cpu is not None else "-",
-                f"{r.seconds / base:.2f}" if ok and base else "-",
-            ))
+            lines.append(
+                (
+                    "-" if r.latency is None else f"{r.latency:g}s",
+                    r.name,
+                    f"{r.seconds:.1f}" if ok else "-",
+                    f"{r.members / r.seconds:,.0f}" if ok and r.seconds else "-",
+                    _mb(r.rss.get("tap")),
+                    _mb(r.rss.get("target")),
+                    _num(r.upserts),
+                    _num(r.contacts),
+                    _num(r.downloads),
+                    f"{r.cpu:.1f}" if r.cpu is not None else "-",
+                    f"{r.sandbox_cpu:.1f}" if r.sandbox_cpu is not None else "-",
+                    f"{r.seconds / base:.2f}" if ok and base else "-",
+                )
+            )
         widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
-        out = ["  ".join(str(c).rjust(w) for c, w in zip(line, widths, strict=True))
-               for line in lines]
+        out = [
+            "  ".join(str(c).rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines
+        ]
         out.insert(1, "  ".join("-" * w for w in widths))
-        notes = [f"  {r.name} at {r.latency if r.latency is not None else '-'}: {r.note}"
-                 for r in self.rows if r.note]
+        notes = [
+            f"  {r.name} at {r.latency if r.latency is not None else '-'}: {r.note}"
+            for r in self.rows
+            if r.note
+        ]
         if notes:
             out += ["notes:", *notes]
         return "\n".join(out)
@@ -347,10 +418,16 @@ def _num(value: int | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=2_000_000)
-    parser.add_argument("--latency", default="2,30",
-                        help="comma-separated SendGrid job latencies in seconds (default 2,30)")
-    parser.add_argument("--only", default=",".join(ROWS),
-                        help=f"comma-separated rows to run (default all: {','.join(ROWS)})")
+    parser.add_argument(
+        "--latency",
+        default="2,30",
+        help="comma-separated SendGrid job latencies in seconds (default 2,30)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(ROWS),
+        help=f"comma-separated rows to run (default all: {','.join(ROWS)})",
+    )
     args = parser.parse_args()
     latencies = [float(x) for x in args.latency.split(",") if x.strip()]
     only = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -361,8 +438,11 @@ def main() -> int:
         parser.error("run scripts/setup.sh first (no .venv/bin/meltano)")
 
     workdir = Path(tempfile.mkdtemp(prefix="end-to-end-"))
-    print(f"{args.members:,} members, job latency {', '.join(f'{x:g} s' for x in latencies)}, "
-          f"{os.cpu_count()} CPUs; logs in {workdir}", flush=True)
+    print(
+        f"{args.members:,} members, job latency {', '.join(f'{x:g} s' for x in latencies)}, "
+        f"{os.cpu_count()} CPUs; logs in {workdir}",
+        flush=True,
+    )
     bench = Bench(args.members, workdir)
     try:
         if "floor" in only:
@@ -386,18 +466,28 @@ def goals(bench: Bench) -> None:
         churn, rerun = rows.get((latency, "churn")), rows.get((latency, "rerun"))
         print(f"goals at {latency:g} s job latency:")
         if batch and batch.seconds:
-            print(f"  batch first sync: {batch.members / batch.seconds:,.0f} members/s "
-                  "(goal >= 70,000 at 2 s)"
-                  + (f", {batch.seconds / bare.seconds:.2f}x bare (goal <= 1.5x), "
-                     f"{batch.seconds - bare.seconds:+.1f} s vs bare (goal within one latency "
-                     "at 30 s)" if bare and bare.seconds else ""))
+            print(
+                f"  batch first sync: {batch.members / batch.seconds:,.0f} members/s "
+                "(goal >= 70,000 at 2 s)"
+                + (
+                    f", {batch.seconds / bare.seconds:.2f}x bare (goal <= 1.5x), "
+                    f"{batch.seconds - bare.seconds:+.1f} s vs bare (goal within one latency "
+                    "at 30 s)"
+                    if bare and bare.seconds
+                    else ""
+                )
+            )
         if churn and churn.seconds and churn.upserts is not None:
-            changes = sum(max(1, round(v * bench.members)) for k, v in CHURN.items()
-                          if k != "remove")
+            changes = sum(
+                max(1, round(v * bench.members)) for k, v in CHURN.items() if k != "remove"
+            )
             first = batch if batch and batch.seconds else rows.get((latency, "record"))
             bound = math.ceil(changes / 30_000) + 1
-            half = f", {churn.seconds / first.seconds:.2f} of the first sync (goal <= 0.5)" if (
-                first and first.seconds) else ""
+            half = (
+                f", {churn.seconds / first.seconds:.2f} of the first sync (goal <= 0.5)"
+                if (first and first.seconds)
+                else ""
+            )
             print(f"  churn: {churn.upserts} upsert requests (goal <= {bound}){half}")
         if rerun and rerun.seconds is not None:
             print(f"  rerun: {rerun.downloads} downloads, {rerun.upserts} upserts (goal 0 and 0)")

@@ -36,12 +36,15 @@ def contact_id(n: int) -> str:
 
 def export_lines(members: int, custom_fields: int) -> Iterator[bytes]:
     custom = [f"field_{i}" for i in range(custom_fields)]
-    yield (",".join(["EMAIL", "FIRST_NAME", "LAST_NAME", "CONTACT_ID", "CREATED_AT", *custom])
-           + "\n").encode()
+    yield (
+        ",".join(["EMAIL", "FIRST_NAME", "LAST_NAME", "CONTACT_ID", "CREATED_AT", *custom]) + "\n"
+    ).encode()
     for n in range(members):
         values = [f'"value{n % 97}"' for _ in custom]
-        yield (f'"person{n}@example.com","First{n % 5000}","Last{n}","{contact_id(n)}",'
-               f'"2026-01-01T00:00:00Z"{"," if values else ""}{",".join(values)}\n').encode()
+        yield (
+            f'"person{n}@example.com","First{n % 5000}","Last{n}","{contact_id(n)}",'
+            f'"2026-01-01T00:00:00Z"{"," if values else ""}{",".join(values)}\n'
+        ).encode()
 
 
 class FakeRaw:
@@ -103,35 +106,50 @@ def main() -> None:
     print(f"rss after imports: {rss_mb():.0f} MB")
     with tempfile.TemporaryDirectory() as workdir:
         started = time.perf_counter()
-        snapshot = ListSnapshot.load(FakeClient(n, args.custom_fields), "list-1",
-                                     custom_field_names=fields, workdir=Path(workdir),
-                                     poll_interval=0.01, timeout=10)
+        snapshot = ListSnapshot.load(
+            FakeClient(n, args.custom_fields),
+            "list-1",
+            custom_field_names=fields,
+            workdir=Path(workdir),
+            poll_interval=0.01,
+            timeout=10,
+        )
         loaded = time.perf_counter()
-        print(f"load (export parse + SQLite + index): {loaded - started:.1f} s, "
-              f"{n / (loaded - started):,.0f} rows/s; rss {rss_mb():.0f} MB, "
-              f"peak {peak_mb():.0f} MB; file {snapshot.path.stat().st_size / 1e6:.0f} MB")
+        print(
+            f"load (export parse + SQLite + index): {loaded - started:.1f} s, "
+            f"{n / (loaded - started):,.0f} rows/s; rss {rss_mb():.0f} MB, "
+            f"peak {peak_mb():.0f} MB; file {snapshot.path.stat().st_size / 1e6:.0f} MB"
+        )
 
         outcomes = {"new": 0, "changed": 0, "unchanged": 0}
         churn = max(n // 100, 1)
         started = time.perf_counter()
         for i in range(churn, n + churn):  # members [0, churn) left; [n, n+churn) joined
-            contact = {"email": f"person{i}@example.com", "first_name": f"First{i % 5000}",
-                       "last_name": f"Last{i}",
-                       "custom_fields": {fid: f"value{i % 97}" for fid in fields}}
+            contact = {
+                "email": f"person{i}@example.com",
+                "first_name": f"First{i % 5000}",
+                "last_name": f"Last{i}",
+                "custom_fields": {fid: f"value{i % 97}" for fid in fields},
+            }
             if i % 100 == 50:
                 contact["last_name"] = f"Renamed{i}"
             outcomes[snapshot.compare(contact)] += 1
         compared = time.perf_counter()
-        print(f"compare: {compared - started:.1f} s, {n / (compared - started):,.0f} contacts/s; "
-              f"{outcomes}; rss {rss_mb():.0f} MB, peak {peak_mb():.0f} MB")
+        print(
+            f"compare: {compared - started:.1f} s, {n / (compared - started):,.0f} contacts/s; "
+            f"{outcomes}; rss {rss_mb():.0f} MB, peak {peak_mb():.0f} MB"
+        )
 
         leavers = snapshot.count_leavers()
         read = sum(1 for _ in snapshot.leavers())
         done = time.perf_counter()
-        decision = removal_decision(list_size=snapshot.size, leavers=leavers,
-                                    cohort_complete=True, max_removal_ratio=0.05)
-        print(f"leavers: {leavers:,} counted, {read:,} read in {done - compared:.1f} s; "
-              f"decision: {decision.reason}")
+        decision = removal_decision(
+            list_size=snapshot.size, leavers=leavers, cohort_complete=True, max_removal_ratio=0.05
+        )
+        print(
+            f"leavers: {leavers:,} counted, {read:,} read in {done - compared:.1f} s; "
+            f"decision: {decision.reason}"
+        )
         snapshot.close()
     print(f"peak rss of the whole run: {peak_mb():.0f} MB")
 

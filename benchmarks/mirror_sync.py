@@ -27,7 +27,7 @@ from common import (
     write_lines,
 )
 
-from tests.singer_input import TARGET_SHAPE, singer_lines
+from sandbox.singer_input import TARGET_SHAPE, singer_lines
 
 COHORT = "bench01"
 TARGET = cli("target-sendgrid-contacts")
@@ -46,30 +46,48 @@ def run_target(sb: Sandbox, workdir: Path, label: str) -> None:
     write_lines(input_path, singer_lines(sb.generator, [COHORT], shape=SHAPE))
     records = sb.generator.size(COHORT)
     report_path = workdir / f"report-{label}.json"
-    config = target_config(sb, job_poll_interval_seconds=0.2, report_path=str(report_path),
-                           rejects_path=str(workdir / f"rejects-{label}.jsonl"))
+    config = target_config(
+        sb,
+        job_poll_interval_seconds=0.2,
+        report_path=str(report_path),
+        rejects_path=str(workdir / f"rejects-{label}.jsonl"),
+    )
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
     before = len(sb.requests)
     # RSS twice a second, with the SendGrid call the target made last.
-    run = run_measured([str(TARGET), "--config", str(config_path)], stdin=input_path,
-                       interval=0.5, note=lambda: _last_call(sb))
+    run = run_measured(
+        [str(TARGET), "--config", str(config_path)],
+        stdin=input_path,
+        interval=0.5,
+        note=lambda: _last_call(sb),
+    )
     seconds, peak = run.seconds, run.peak
-    kinds = Counter(f"{r['method']} {r['path'].split('?')[0].rsplit('/', 1)[0]}"
-                    for r in sb.requests[before:])
-    print(f"\n{label}: {records:,} records, exit {run.code}, {seconds:.1f} s, "
-          f"{records / seconds:,.0f} records/s; target peak RSS {peak[1] / 1e6:.0f} MB at "
-          f"{peak[0]:.0f} s (last SendGrid call then: {peak[2]})")
+    kinds = Counter(
+        f"{r['method']} {r['path'].split('?')[0].rsplit('/', 1)[0]}" for r in sb.requests[before:]
+    )
+    print(
+        f"\n{label}: {records:,} records, exit {run.code}, {seconds:.1f} s, "
+        f"{records / seconds:,.0f} records/s; target peak RSS {peak[1] / 1e6:.0f} MB at "
+        f"{peak[0]:.0f} s (last SendGrid call then: {peak[2]})"
+    )
     if run.code:
         print(run.errors)
     puts = sum(n for k, n in kinds.items() if k.startswith("PUT /v3/marketing"))
     deletes = sum(n for k, n in kinds.items() if k.startswith("DELETE"))
-    print(f"  PUT contacts requests {puts}, DELETE list-contacts requests {deletes}, "
-          f"all SendGrid requests {sum(kinds.values())}")
+    print(
+        f"  PUT contacts requests {puts}, DELETE list-contacts requests {deletes}, "
+        f"all SendGrid requests {sum(kinds.values())}"
+    )
     if report_path.exists():
         totals = json.loads(report_path.read_text())["totals"]
-        print("  report: " + ", ".join(f"{k} {totals[k]}" for k in (
-            "received", "upserted", "unchanged", "rejected", "removed")))
+        print(
+            "  report: "
+            + ", ".join(
+                f"{k} {totals[k]}"
+                for k in ("received", "upserted", "unchanged", "rejected", "removed")
+            )
+        )
 
 
 def main() -> None:
@@ -78,11 +96,18 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.01)
     add_job_latency_option(parser, "0.2 s import and removal, 0.5 s export")
     args = parser.parse_args()
-    delays = job_delays(args.job_latency, import_delay_seconds=0.2, removal_delay_seconds=0.2,
-                        export_delay_seconds=0.5)
-    with (bench_sandbox(COHORT, "Mirror benchmark", args.members, validate_requests=False,
-                        **delays) as sb,
-          tempfile.TemporaryDirectory() as tmp):
+    delays = job_delays(
+        args.job_latency,
+        import_delay_seconds=0.2,
+        removal_delay_seconds=0.2,
+        export_delay_seconds=0.5,
+    )
+    with (
+        bench_sandbox(
+            COHORT, "Mirror benchmark", args.members, validate_requests=False, **delays
+        ) as sb,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         workdir = Path(tmp)
         run_target(sb, workdir, "first sync")
         change = int(args.members * args.churn)

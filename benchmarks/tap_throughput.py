@@ -67,8 +67,9 @@ def serve_prerendered(sb: Sandbox, members: int, workdir: Path) -> Path:
 
 def run_tap_process(config_path: Path) -> tuple[float, float, int, int]:
     """Run the tap CLI to /dev/null; return (wall s, CPU s, peak RSS bytes, exit code)."""
-    run = run_measured([str(cli("tap-amplitude-cohort")), "--config", str(config_path)],
-                       interval=0.05)
+    run = run_measured(
+        [str(cli("tap-amplitude-cohort")), "--config", str(config_path)], interval=0.05
+    )
     if run.code:
         print(run.errors)
     return run.seconds, run.cpu_seconds, run.peak_rss, run.code
@@ -83,8 +84,9 @@ def batch_config(folder: Path, batch_size: int) -> dict:
     }
 
 
-def report(label: str, members: int, *, elapsed: float, cpu: float, peak: int,
-           base: float, base_cpu: float) -> None:
+def report(
+    label: str, members: int, *, elapsed: float, cpu: float, peak: int, base: float, base_cpu: float
+) -> None:
     print(f"--- {label}")
     print(f"wall time:          {elapsed:.2f} s (start-up {base:.2f} s)")
     print(f"members/second:     {members / elapsed:,.0f} (whole process)")
@@ -99,13 +101,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=200_000)
     parser.add_argument("--profile", action="store_true", help="also profile an in-process run")
-    parser.add_argument("--batch", action="store_true",
-                        help="also run with batch_config (BATCH messages and files)")
+    parser.add_argument(
+        "--batch", action="store_true", help="also run with batch_config (BATCH messages and files)"
+    )
     parser.add_argument("--batch-size", type=int, default=50_000, help="records per batch file")
     args = parser.parse_args()
 
-    with (bench_sandbox(COHORT, "Benchmark cohort", args.members, export_polls_before_ready=0)
-          as sb, tempfile.TemporaryDirectory() as tmp):
+    with (
+        bench_sandbox(COHORT, "Benchmark cohort", args.members, export_polls_before_ready=0) as sb,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         workdir = Path(tmp)
         serve_prerendered(sb, args.members, workdir)
         config = {
@@ -126,8 +131,15 @@ def main() -> None:
         elapsed, cpu, peak, code = run_tap_process(config_path)
         print(f"tap exit code {code}")
         print(f"members:            {args.members:,}")
-        report("RECORD messages", args.members, elapsed=elapsed, cpu=cpu, peak=peak,
-               base=base, base_cpu=base_cpu)
+        report(
+            "RECORD messages",
+            args.members,
+            elapsed=elapsed,
+            cpu=cpu,
+            peak=peak,
+            base=base,
+            base_cpu=base_cpu,
+        )
 
         if args.batch:
             folder = workdir / "batches"  # created 0700 by the tap
@@ -137,8 +149,15 @@ def main() -> None:
             files = sorted(folder.iterdir()) if folder.exists() else []
             size = sum(f.stat().st_size for f in files)
             print(f"tap exit code {code}; {len(files)} batch file(s), {size / 1e6:.1f} MB")
-            report("BATCH messages (gzip JSON lines)", args.members, elapsed=elapsed, cpu=cpu,
-                   peak=peak, base=base, base_cpu=base_cpu)
+            report(
+                "BATCH messages (gzip JSON lines)",
+                args.members,
+                elapsed=elapsed,
+                cpu=cpu,
+                peak=peak,
+                base=base,
+                base_cpu=base_cpu,
+            )
             for file in files:
                 file.unlink()
 

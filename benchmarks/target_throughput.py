@@ -45,7 +45,7 @@ from common import (
     write_lines,
 )
 
-from tests.singer_input import singer_lines
+from sandbox.singer_input import singer_lines
 
 COHORT = "bench1"
 TARGET = cli("target-sendgrid-contacts")
@@ -55,8 +55,10 @@ def write_input(generator: object, path: Path, records: int) -> None:
     """Write the Singer lines the tap would emit for the benchmark cohort."""
     started = time.monotonic()
     write_lines(path, singer_lines(generator, [COHORT]))
-    print(f"generated {records:,} records in {time.monotonic() - started:.1f} s "
-          f"({path.stat().st_size / 1e6:.0f} MB)")
+    print(
+        f"generated {records:,} records in {time.monotonic() - started:.1f} s "
+        f"({path.stat().st_size / 1e6:.0f} MB)"
+    )
 
 
 def write_batch_input(input_path: Path, workdir: Path, batch_size: int = 10_000) -> Path:
@@ -79,9 +81,17 @@ def write_batch_input(input_path: Path, workdir: Path, batch_size: int = 10_000)
         path = files / f"{stream}-{counter}.json.gz"
         with gzip.open(path, "wt", compresslevel=1) as gz:
             gz.write("\n".join(rows) + "\n")
-        out.write(json.dumps({"type": "BATCH", "stream": stream,
-                              "encoding": {"format": "jsonl", "compression": "gzip"},
-                              "manifest": [path.as_uri()]}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "type": "BATCH",
+                    "stream": stream,
+                    "encoding": {"format": "jsonl", "compression": "gzip"},
+                    "manifest": [path.as_uri()],
+                }
+            )
+            + "\n"
+        )
 
     with input_path.open() as lines, out_path.open("w") as out:
         for line in lines:
@@ -105,8 +115,11 @@ def run_target(config: dict, input_path: Path, workdir: Path, label: str) -> dic
     config_path = workdir / f"{label}.config.json"
     report_path = workdir / f"{label}.report.json"
     config_path.write_text(json.dumps({**config, "report_path": str(report_path)}))
-    run = run_measured([str(TARGET), "--config", str(config_path), "--input", str(input_path)],
-                       interval=0.02, log=workdir / f"{label}.log")
+    run = run_measured(
+        [str(TARGET), "--config", str(config_path), "--input", str(input_path)],
+        interval=0.02,
+        log=workdir / f"{label}.log",
+    )
     if run.code != 0:
         print(f"{label}: exit code {run.code}; see {workdir / (label + '.log')}")
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
@@ -119,11 +132,13 @@ def show(label: str, report: dict, records: int) -> None:
     totals = report.get("totals", {})
     seconds = report.get("seconds") or float("nan")
     wall = report["wall_seconds"]
-    print(f"{label:<28} {records:>10,} records  target {seconds:7.2f} s  "
-          f"{records / seconds:>9,.0f} rec/s  (process wall {wall:.2f} s, "
-          f"{records / wall:,.0f} rec/s)  peak RSS {report['peak_rss_mb']:.0f} MB  "
-          f"upserted {totals.get('upserted')} rejected {totals.get('rejected')} "
-          f"api_calls {report.get('api_calls')}")
+    print(
+        f"{label:<28} {records:>10,} records  target {seconds:7.2f} s  "
+        f"{records / seconds:>9,.0f} rec/s  (process wall {wall:.2f} s, "
+        f"{records / wall:,.0f} rec/s)  peak RSS {report['peak_rss_mb']:.0f} MB  "
+        f"upserted {totals.get('upserted')} rejected {totals.get('rejected')} "
+        f"api_calls {report.get('api_calls')}"
+    )
 
 
 def profile_in_process(config: dict, input_path: Path) -> None:
@@ -144,33 +159,48 @@ def profile_in_process(config: dict, input_path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--skip-sandbox-run", action="store_true",
-                        help="only the dry run (e.g. for the 2,000,000-record memory figure)")
+    parser.add_argument(
+        "--skip-sandbox-run",
+        action="store_true",
+        help="only the dry run (e.g. for the 2,000,000-record memory figure)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile a dry run in-process")
-    parser.add_argument("--batch", action="store_true",
-                        help="also a dry run on the same records as SDK BATCH files")
+    parser.add_argument(
+        "--batch", action="store_true", help="also a dry run on the same records as SDK BATCH files"
+    )
     add_job_latency_option(parser, "0.05 s")
     args = parser.parse_args()
     delays = job_delays(args.job_latency, import_delay_seconds=0.05, export_delay_seconds=0.05)
 
-    with (bench_sandbox(COHORT, "Benchmark cohort", args.records, validate_requests=False,
-                      **delays) as sb,
-          tempfile.TemporaryDirectory(prefix="target-bench-") as tmp):
+    with (
+        bench_sandbox(
+            COHORT, "Benchmark cohort", args.records, validate_requests=False, **delays
+        ) as sb,
+        tempfile.TemporaryDirectory(prefix="target-bench-") as tmp,
+    ):
         workdir = Path(tmp)
         input_path = workdir / "input.singer"
         write_input(sb.generator, input_path, args.records)
         base = target_config(sb, job_poll_interval_seconds=0.05)
-        show("dry run (pure processing)",
-             run_target({**base, "dry_run": True}, input_path, workdir, "dry"), args.records)
+        show(
+            "dry run (pure processing)",
+            run_target({**base, "dry_run": True}, input_path, workdir, "dry"),
+            args.records,
+        )
         if args.batch:
             batch_input = write_batch_input(input_path, workdir)
-            show("dry run, BATCH input", run_target({**base, "dry_run": True}, batch_input,
-                                                    workdir, "dry-batch"), args.records)
+            show(
+                "dry run, BATCH input",
+                run_target({**base, "dry_run": True}, batch_input, workdir, "dry-batch"),
+                args.records,
+            )
         if not args.skip_sandbox_run:
-            show("sandbox, first run", run_target(base, input_path, workdir, "first"),
-                 args.records)
-            show("sandbox, rerun (unchanged)", run_target(base, input_path, workdir, "rerun"),
-                 args.records)
+            show("sandbox, first run", run_target(base, input_path, workdir, "first"), args.records)
+            show(
+                "sandbox, rerun (unchanged)",
+                run_target(base, input_path, workdir, "rerun"),
+                args.records,
+            )
         if args.profile:
             profile_in_process({**base, "dry_run": True, "sync_mode": "upsert"}, input_path)
 

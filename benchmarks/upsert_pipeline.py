@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import bench_sandbox, cli, run_measured, target_config, write_lines
 
-from tests.singer_input import singer_lines
+from sandbox.singer_input import singer_lines
 
 COHORT = "bench1"
 NAME = "Benchmark cohort"
@@ -39,24 +39,37 @@ def main() -> None:
         with bench_sandbox(COHORT, NAME, args.records, validate_requests=False) as sb:
             write_lines(input_path, singer_lines(sb.generator, [COHORT]))
         for delay in args.delays:
-            with bench_sandbox(COHORT, NAME, args.records, validate_requests=False,
-                               import_delay_seconds=delay) as sb:
+            with bench_sandbox(
+                COHORT, NAME, args.records, validate_requests=False, import_delay_seconds=delay
+            ) as sb:
                 report_path = workdir / "report.json"
-                config = target_config(sb, report_path=str(report_path),
-                                       **json.loads(args.settings))
+                config = target_config(
+                    sb, report_path=str(report_path), **json.loads(args.settings)
+                )
                 config_path = workdir / "config.json"
                 config_path.write_text(json.dumps(config))
                 run = run_measured(
-                    [str(cli("target-sendgrid-contacts")), "--config", str(config_path),
-                     "--input", str(input_path)], interval=0.05, log=workdir / "target.log")
+                    [
+                        str(cli("target-sendgrid-contacts")),
+                        "--config",
+                        str(config_path),
+                        "--input",
+                        str(input_path),
+                    ],
+                    interval=0.05,
+                    log=workdir / "target.log",
+                )
                 report = json.loads(report_path.read_text()) if report_path.exists() else {}
                 puts = sum(1 for r in list(sb.requests) if r["method"] == "PUT")
                 totals = report.get("totals", {})
-                print(f"{args.records:>10,} records  job latency {delay:5.1f} s  "
-                      f"wall {run.seconds:8.1f} s  {args.records / run.seconds:>8,.0f} rec/s  "
-                      f"target CPU {run.cpu_seconds:6.1f} s  "
-                      f"peak RSS {run.peak_rss / 1e6:4.0f} MB  PUTs {puts}  "
-                      f"upserted {totals.get('upserted')}  exit {run.code}", flush=True)
+                print(
+                    f"{args.records:>10,} records  job latency {delay:5.1f} s  "
+                    f"wall {run.seconds:8.1f} s  {args.records / run.seconds:>8,.0f} rec/s  "
+                    f"target CPU {run.cpu_seconds:6.1f} s  "
+                    f"peak RSS {run.peak_rss / 1e6:4.0f} MB  PUTs {puts}  "
+                    f"upserted {totals.get('upserted')}  exit {run.code}",
+                    flush=True,
+                )
                 if run.code:
                     print(run.errors)
 

@@ -6,8 +6,13 @@ import calendar
 import datetime
 from functools import lru_cache
 
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-           ("day of week", 0, 7))
+_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 _MONTH_NAMES = {name.lower(): n for n, name in enumerate(calendar.month_abbr) if name}
 _DAY_NAMES = {name.lower(): (n + 1) % 7 for n, name in enumerate(calendar.day_abbr)}
 

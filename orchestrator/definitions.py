@@ -122,8 +122,10 @@ def _reserve_amplitude_requests(
 
 
 def _metadata(result: RunFigures, run_dir: Path) -> dict[str, object]:
-    table = ["| list | received | upserted | unchanged | rejected (by reason) | removed | "
-             "downloads |", "|---|---|---|---|---|---|---|"]
+    table = [
+        "| list | received | upserted | unchanged | rejected (by reason) | removed | downloads |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for entry in result.lists:
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(entry.rejected_by_reason.items()))
         counts = entry.counts
@@ -167,10 +169,19 @@ def build_job(group: CadenceGroup, project: Project, environment: str) -> JobDef
     default_environment = environment
     uses_amplitude = project.exports_amplitude(group)
 
-    @op(name=f"meltano_run_{group.dagster_name}",
+    @op(
+        name=f"meltano_run_{group.dagster_name}",
         description=f"meltano run {group.job} ({', '.join(b.state_id_stem for b in group.blocks)})",
-        config_schema={"environment": Field(str, default_value="", description=(
-            "The Meltano environment (empty: the one the definitions were loaded for)."))})
+        config_schema={
+            "environment": Field(
+                str,
+                default_value="",
+                description=(
+                    "The Meltano environment (empty: the one the definitions were loaded for)."
+                ),
+            )
+        },
+    )
     def run_meltano(context: OpExecutionContext) -> Iterator[object]:
         env = context.op_config["environment"] or default_environment
         run_dir = _runs_dir(project) / group.job / context.run_id
@@ -178,17 +189,24 @@ def build_job(group: CadenceGroup, project: Project, environment: str) -> JobDef
         if uses_amplitude:
             _reserve_amplitude_requests(context, group, project)
         context.log.info(f"meltano --environment={env} run {group.job}; log in {run_dir}")
-        done = run_job(group, project_root=project.root, environment=env, run_dir=run_dir,
-                       on_line=echo)
+        done = run_job(
+            group, project_root=project.root, environment=env, run_dir=run_dir, on_line=echo
+        )
         last = group.blocks[-1]
-        result = figures(done.report, done.lines, done.returncode,
-                         {"extractor": last.extractor, "loader": last.loader})
+        result = figures(
+            done.report,
+            done.lines,
+            done.returncode,
+            {"extractor": last.extractor, "loader": last.loader},
+        )
         yield from _list_events(result)
         metadata = _metadata(result, run_dir)
         context.instance.add_run_tags(
             context.run_id,
-            {f"sync/{key}": str(result.totals.get(key, 0))
-             for key in ("received", "upserted", "unchanged", "rejected", "removed")}
+            {
+                f"sync/{key}": str(result.totals.get(key, 0))
+                for key in ("received", "upserted", "unchanged", "rejected", "removed")
+            }
             | {"sync/downloads": str(result.downloads), ENVIRONMENT_TAG: env},
         )
         if done.returncode != 0 or result.error:
@@ -200,18 +218,23 @@ def build_job(group: CadenceGroup, project: Project, environment: str) -> JobDef
         tags[AMPLITUDE_TAG] = "cohort-export"
 
     # One op per job: running it in the run's own process saves a step subprocess per run.
-    @job(name=group.dagster_name, tags=tags, executor_def=in_process_executor,
-         description=f"Meltano job {group.job}"
-         + (f", scheduled {group.interval} ({group.schedule})" if group.schedule else "")
-         + (f"; cohorts {', '.join(group.cohort_ids)}" if group.cohort_ids else ""))
+    @job(
+        name=group.dagster_name,
+        tags=tags,
+        executor_def=in_process_executor,
+        description=f"Meltano job {group.job}"
+        + (f", scheduled {group.interval} ({group.schedule})" if group.schedule else "")
+        + (f"; cohorts {', '.join(group.cohort_ids)}" if group.cohort_ids else ""),
+    )
     def meltano_job() -> None:
         run_meltano()
 
     return meltano_job
 
 
-def build_schedule(group: CadenceGroup, job_def: JobDefinition, environment: str
-                   ) -> ScheduleDefinition:
+def build_schedule(
+    group: CadenceGroup, job_def: JobDefinition, environment: str
+) -> ScheduleDefinition:
     """Make the schedule of one group: it skips a tick while the group's last run is going."""
     op_name = f"meltano_run_{group.dagster_name}"
 

@@ -141,8 +141,10 @@ def render(result: Plan) -> str:
     ]
     for group in result.groups:
         if group.one_time:
-            lines.append(f"{group.job} ({group.interval}): one time, "
-                         f"{len(group.cohort_ids)} download(s) when run")
+            lines.append(
+                f"{group.job} ({group.interval}): one time, "
+                f"{len(group.cohort_ids)} download(s) when run"
+            )
             for cohort in group.cohort_ids:
                 lines.append(f"  {cohort}: 1 (once)")
             continue
@@ -152,35 +154,53 @@ def render(result: Plan) -> str:
         )
         for cohort in group.cohort_ids:
             lines.append(f"  {cohort}: {group.runs_per_month}")
-    lines.append(f"Total: {result.total_per_month} downloads a month at most "
-                 f"(quota {result.quota})"
-                 + (f", plus {result.one_time_downloads} one-time" if result.one_time_downloads
-                    else ""))
+    lines.append(
+        f"Total: {result.total_per_month} downloads a month at most "
+        f"(quota {result.quota})"
+        + (f", plus {result.one_time_downloads} one-time" if result.one_time_downloads else "")
+    )
     if result.total_per_month > result.quota:
-        lines.append(f"WARNING: {result.total_per_month} is over the {result.quota} "
-                     "downloads a month Amplitude allows; past it every export is refused "
-                     "until the month ends.")
+        lines.append(
+            f"WARNING: {result.total_per_month} is over the {result.quota} "
+            "downloads a month Amplitude allows; past it every export is refused "
+            "until the month ends."
+        )
         lines.extend(suggest(result))
     if result.window_requests > WINDOW_REQUESTS:
-        lines.append(f"WARNING: if the groups' ticks coincide, {result.window_requests} cohort "
-                     f"requests fall in one {WINDOW_MINUTES}-minute window; Amplitude allows "
-                     f"{WINDOW_REQUESTS}: spread the schedules' minutes.")
+        lines.append(
+            f"WARNING: if the groups' ticks coincide, {result.window_requests} cohort "
+            f"requests fall in one {WINDOW_MINUTES}-minute window; Amplitude allows "
+            f"{WINDOW_REQUESTS}: spread the schedules' minutes."
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the plan; exit 2 when meltano.yml cannot be read, 1 over the quota with --strict."""
     parser = argparse.ArgumentParser(description="Amplitude download quota plan")
-    parser.add_argument("--project", type=Path,
-                        default=Path(os.environ.get("MELTANO_PROJECT_ROOT", ".")),
-                        help="Meltano project folder (default: the current one)")
-    parser.add_argument("--environment", default=os.environ.get("MELTANO_ENVIRONMENT"),
-                        help="Meltano environment whose cohort_ids count (default: the "
-                             "project's default environment)")
-    parser.add_argument("--quota", type=int, default=MONTHLY_QUOTA,
-                        help=f"downloads a month your Amplitude plan allows ({MONTHLY_QUOTA})")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when the plan is over the quota (for a CI check)")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=Path(os.environ.get("MELTANO_PROJECT_ROOT", ".")),
+        help="Meltano project folder (default: the current one)",
+    )
+    parser.add_argument(
+        "--environment",
+        default=os.environ.get("MELTANO_ENVIRONMENT"),
+        help="Meltano environment whose cohort_ids count (default: the "
+        "project's default environment)",
+    )
+    parser.add_argument(
+        "--quota",
+        type=int,
+        default=MONTHLY_QUOTA,
+        help=f"downloads a month your Amplitude plan allows ({MONTHLY_QUOTA})",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when the plan is over the quota (for a CI check)",
+    )
     args = parser.parse_args(argv)
     try:
         project = load_project(args.project.resolve(), args.environment)

@@ -104,14 +104,18 @@ def failure_sentence(
             return match.group(0).strip()
     parsed = _parsed(log_lines)
     for role_line, role in _FAILED_PLUGIN.items():
-        if any(source == "meltano" and message.startswith(role_line)
-               for _, source, message in parsed):
+        if any(
+            source == "meltano" and message.startswith(role_line) for _, source, message in parsed
+        ):
             words = _last_words(parsed, (plugins or {}).get(role, ""))
             if words:
                 return words
     for level, _, message in reversed(parsed):
-        if level == "error" and message not in ("Block run completed", "Loader failed",
-                                                "Extractor failed"):
+        if level == "error" and message not in (
+            "Block run completed",
+            "Loader failed",
+            "Extractor failed",
+        ):
             return message[-500:]
     return f"meltano run exited with status {returncode} and wrote no report"
 
@@ -134,8 +138,10 @@ def figures(
         Per-list and total figures, and the failure sentence when the run failed.
     """
     downloads = downloads_by_cohort(log_lines)
-    result = RunFigures(downloads=sum(downloads.values()),
-                        error=failure_sentence(report, log_lines, returncode, plugins))
+    result = RunFigures(
+        downloads=sum(downloads.values()),
+        error=failure_sentence(report, log_lines, returncode, plugins),
+    )
     if not report:
         return result
     for entry in report.get("lists", []):

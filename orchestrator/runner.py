@@ -100,16 +100,19 @@ def run_job(
     env = run_env(group, run_dir, os.environ if base_env is None else base_env)
     kept: list[str] = []
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
-    with (run_dir / "meltano.log").open("w", encoding="utf-8") as log, subprocess.Popen(
-        command,
-        cwd=project_root,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    ) as proc:
+    with (
+        (run_dir / "meltano.log").open("w", encoding="utf-8") as log,
+        subprocess.Popen(
+            command,
+            cwd=project_root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as proc,
+    ):
         assert proc.stdout is not None
         try:
             for line in proc.stdout:

@@ -7,11 +7,22 @@ held in memory and tests can ask for the list a correct target must produce
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+
+from sandbox.cohort_specs import SEEDED_COHORTS, Churn, CohortSpec
+from sandbox.person_data import (
+    COMPANIES,
+    COUNTRIES,
+    DOMAINS,
+    FIRST_NAME_POSITION,
+    FIRST_NAMES,
+    LAST_NAMES,
+    LONG_LAST_NAME,
+    PLANS,
+    SIGNUP_DATES,
+)
 
 VALID = "valid"
 SHARED = "shared"  # valid, and the same person (and email) is a member of another cohort
@@ -35,49 +46,6 @@ BUILTIN_PROPERTIES = frozenset({"country"})
 AMPLITUDE_MAX_COHORT_SIZE = 2_000_000
 
 _MASK = (1 << 64) - 1
-_BASE_TIME_MS = 1_763_000_000_000  # mid-November 2025: cohorts were created before "now"
-# Sign-up dates over the 900 days before the base time (precomputed: members are generated hot).
-_SIGNUP_DATES = tuple(
-    (dt.datetime.fromtimestamp(_BASE_TIME_MS // 1000, tz=dt.timezone.utc) - dt.timedelta(days=d))
-    .date()
-    .isoformat()
-    for d in range(900)
-)
-
-# (display name, ascii form used in email addresses)
-_FIRST_NAMES = (
-    ("Anna", "anna"), ("Ben", "ben"), ("Chloé", "chloe"), ("David", "david"), ("Emma", "emma"),
-    ("Felix", "felix"), ("Grace", "grace"), ("Hugo", "hugo"), ("Isabel", "isabel"),
-    ("Jonas", "jonas"), ("Karin", "karin"), ("Liam", "liam"), ("Maya", "maya"), ("Noah", "noah"),
-    ("Olivia", "olivia"), ("Pedro", "pedro"), ("Quinn", "quinn"), ("Rosa", "rosa"),
-    ("Sam", "sam"), ("Tara", "tara"), ("Zoë", "zoe"), ("Łukasz", "lukasz"), ("太郎", "taro"),
-    ("José", "jose"), ("Søren", "soren"), ("François", "francois"), ("Ana María", "anamaria"),
-)
-_FIRST_NAME_POSITION = {name: n for n, (name, _) in enumerate(_FIRST_NAMES)}
-_LAST_NAMES = (
-    ("Smith", "smith"), ("Müller", "mueller"), ("Garcia", "garcia"), ("Rossi", "rossi"),
-    ("Novak", "novak"), ("Dubois", "dubois"), ("Jansen", "jansen"), ("Kowalski", "kowalski"),
-    ("Nielsen", "nielsen"), ("O'Brien", "obrien"), ("Ñúñez", "nunez"), ("山田", "yamada"),
-    ("Papadopoulos", "papadopoulos"), ("van der Berg", "vanderberg"), ("Lindqvist", "lindqvist"),
-    ("Brown", "brown"), ("Schmidt", "schmidt"), ("Fernández", "fernandez"), ("Ivanova", "ivanova"),
-)
-_LONG_LAST_NAME = (
-    "Wolfeschlegelsteinhausenbergerdorff-Montgomery-Fitzwilliam-Smythe",
-    "wolfeschlegel",
-)
-_DOMAINS = (
-    "gmail.com", "outlook.com", "yahoo.co.uk", "web.de", "acme-corp.io", "globex.net",
-    "initech.com", "orange.fr", "proton.me", "umbrella-labs.eu",
-)
-_COUNTRIES = (
-    "United States", "Germany", "France", "United Kingdom", "Spain", "Poland", "Japan",
-    "Netherlands", "Denmark", "Brazil",
-)
-_PLANS = ("free", "trial", "pro", "business", "enterprise")
-_COMPANIES = (
-    "Acme, Inc.", "Globex", "Initech", "Umbrella Labs", "Stark Industries",
-    'Vandelay "Imports"', "Line one\nLine two Ltd", "", "Hooli",
-)
 
 
 def _mix(x: int) -> int:
@@ -91,127 +59,6 @@ def _mix(x: int) -> int:
 def _salt(*parts: object) -> int:
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-@dataclass(frozen=True)
-class CohortSpec:
-    """How one cohort is generated.
-
-    Attributes:
-        id: Short alphanumeric cohort id.
-        name: Cohort name.
-        size: Members before churn (the declared size when ``generate`` is false).
-        description: Cohort description.
-        missing_rate: Share of members without an email.
-        invalid_rate: Share of members with a syntactically invalid email.
-        duplicate_rate: Share of members repeating another member's email up to case/padding.
-        share_rate: Share of members taken from ``shares_with`` (same person, same email).
-        shares_with: Id of the cohort shared members come from.
-        messy_rate: Share of valid emails written with mixed case and/or padding.
-        empty_user_id_rate: Share of members whose user_id is empty.
-        long_name_rate: Share of members whose last name is longer than 50 characters.
-        header_style: ``plain`` (``email``) or ``gp`` (``gp:email`` for custom properties).
-        tab_quirk: Write the ``gp:plan`` header with a leading tab, as once seen.
-        bom: Start the CSV with a UTF-8 byte-order mark.
-        timestamps: ``ms`` (epoch milliseconds) or ``s`` (epoch seconds) in the cohort list.
-        generate: False for a cohort that exists only in the list (e.g. over the size limit).
-        created_offset_days: How long before the base time the cohort was created.
-    """
-
-    id: str
-    name: str
-    size: int
-    description: str = ""
-    missing_rate: float = 0.03
-    invalid_rate: float = 0.02
-    duplicate_rate: float = 0.02
-    share_rate: float = 0.0
-    shares_with: str | None = None
-    messy_rate: float = 0.15
-    empty_user_id_rate: float = 0.08
-    long_name_rate: float = 0.01
-    header_style: str = "plain"
-    tab_quirk: bool = False
-    bom: bool = False
-    timestamps: str = "ms"
-    generate: bool = True
-    created_offset_days: int = 30
-
-    @classmethod
-    def from_dict(cls, spec: dict) -> CohortSpec:
-        """Build a spec from a plain dict such as ``SandboxConfig.extra_cohorts`` items."""
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(spec) - known
-        if unknown:
-            msg = f"unknown cohort spec keys: {sorted(unknown)}; known: {sorted(known)}"
-            raise ValueError(msg)
-        if not str(spec.get("id", "")).isalnum():
-            msg = f"cohort id must be a short alphanumeric string, got {spec.get('id')!r}"
-            raise ValueError(msg)
-        cohort = cls(**spec)
-        if cohort.header_style not in ("plain", "gp") or cohort.timestamps not in ("ms", "s"):
-            msg = "header_style is 'plain' or 'gp'; timestamps is 'ms' or 's'"
-            raise ValueError(msg)
-        if cohort.size < 0:
-            msg = "size must be >= 0"
-            raise ValueError(msg)
-        return cohort
-
-
-SEEDED_COHORTS = (
-    CohortSpec(
-        id="pwrusr1",
-        name="Power users",
-        size=1000,
-        description="Users with 20+ sessions in the last 30 days",
-        created_offset_days=120,
-    ),
-    CohortSpec(
-        id="trlrsk2",
-        name="Trial users at risk of churning — EU",
-        size=250,
-        description="Trial accounts in the EU with no activity for 7 days",
-        share_rate=0.12,
-        shares_with="pwrusr1",
-        header_style="gp",
-        tab_quirk=True,
-        bom=True,
-        timestamps="s",
-        created_offset_days=45,
-    ),
-    CohortSpec(
-        id="empty03",
-        name="Dormant accounts",
-        size=0,
-        description="No login for 365 days",
-        created_offset_days=300,
-    ),
-    CohortSpec(
-        id="allusr9",
-        name="All users",
-        size=2_500_000,
-        description="Everyone who ever signed up",
-        generate=False,
-        created_offset_days=700,
-    ),
-)
-
-
-@dataclass(frozen=True)
-class Churn:
-    """Compact record of how a cohort changed since generation (so large cohorts stay lazy).
-
-    Attributes:
-        removed: Indices of members who left.
-        added: How many new members joined (indices ``size .. size + added - 1``).
-        renamed: Index -> rename generation (a new first_name per generation).
-        recomputations: How many times the cohort was (re)computed since generation.
-    """
-
-    removed: frozenset[int] = frozenset()
-    added: int = 0
-    renamed: dict[int, int] = field(default_factory=dict)
-    recomputations: int = 0
 
 
 class CohortGenerator:
@@ -308,8 +155,8 @@ class CohortGenerator:
         person["category"] = category
         generation = churn.renamed.get(index, 0)
         if generation:
-            position = _FIRST_NAME_POSITION[person["first_name"]]
-            person["first_name"] = _FIRST_NAMES[(position + generation) % len(_FIRST_NAMES)][0]
+            position = FIRST_NAME_POSITION[person["first_name"]]
+            person["first_name"] = FIRST_NAMES[(position + generation) % len(FIRST_NAMES)][0]
         return self._finish(person)
 
     def rows(
@@ -454,12 +301,12 @@ class CohortGenerator:
         """The underlying person at an index: names, clean email, properties (before churn)."""
         spec = self.specs[cohort_id]
         amplitude_id, user_id, h, g = self._ids(cohort_id, index)
-        first_index = h % len(_FIRST_NAMES)
-        first, first_ascii = _FIRST_NAMES[first_index]
-        last, last_ascii = _LAST_NAMES[(h >> 8) % len(_LAST_NAMES)]
+        first_index = h % len(FIRST_NAMES)
+        first, first_ascii = FIRST_NAMES[first_index]
+        last, last_ascii = LAST_NAMES[(h >> 8) % len(LAST_NAMES)]
         if (g % 10_000) / 10_000 < spec.long_name_rate:
-            last, last_ascii = _LONG_LAST_NAME
-        domain = _DOMAINS[(h >> 16) % len(_DOMAINS)]
+            last, last_ascii = LONG_LAST_NAME
+        domain = DOMAINS[(h >> 16) % len(DOMAINS)]
         clean = f"{first_ascii}.{last_ascii}.{amplitude_id:x}@{domain}"
         return {
             "index": index,
@@ -469,11 +316,11 @@ class CohortGenerator:
             "email": self._dress(clean, g, spec.messy_rate),
             "first_name": first,
             "last_name": last,
-            "country": _COUNTRIES[(h >> 32) % len(_COUNTRIES)],
-            "plan": _PLANS[(h >> 40) % len(_PLANS)],
-            "signup_date": _SIGNUP_DATES[(h >> 24) % len(_SIGNUP_DATES)],
+            "country": COUNTRIES[(h >> 32) % len(COUNTRIES)],
+            "plan": PLANS[(h >> 40) % len(PLANS)],
+            "signup_date": SIGNUP_DATES[(h >> 24) % len(SIGNUP_DATES)],
             "lifetime_value": f"{((g >> 24) % 500_000) / 100:.2f}",
-            "company": _COMPANIES[(g >> 40) % len(_COMPANIES)],
+            "company": COMPANIES[(g >> 40) % len(COMPANIES)],
         }
 
     @staticmethod
@@ -541,8 +388,3 @@ def _invalidate(clean: str, h: int) -> str:
         f"{local}@{domain},",
     )
     return broken[h % len(broken)]
-
-
-def base_time_ms(spec: CohortSpec) -> int:
-    """The cohort's creation time (epoch ms), deterministic from its spec."""
-    return _BASE_TIME_MS - spec.created_offset_days * 86_400_000

@@ -22,8 +22,20 @@ _EXPECTED = re.compile(r"^/_sandbox/cohorts/([^/]+)/expected$")
 _CHURN_KEYS = frozenset({"remove", "add", "rename", "remove_indices", "rename_indices"})
 _FAULT_KEYS = frozenset(
     {
-        "service", "method", "path", "path_regex", "times", "status", "body", "headers",
-        "rate_limited", "reset_in", "delay", "truncate_after", "corrupt_at", "drop",
+        "service",
+        "method",
+        "path",
+        "path_regex",
+        "times",
+        "status",
+        "body",
+        "headers",
+        "rate_limited",
+        "reset_in",
+        "delay",
+        "truncate_after",
+        "corrupt_at",
+        "drop",
     }
 )
 
@@ -59,8 +71,7 @@ class Inspection:
             if cohort_id not in sb.generator.specs:
                 return _json(404, {"error": f"unknown cohort {cohort_id}"})
             return _json(200, sorted(sb.generator.expected_emails(cohort_id)))
-        inspect = getattr(sb.sendgrid_app, "inspect", None)
-        answer = inspect(request) if inspect is not None else None
+        answer = sb.sendgrid_app.inspect(request)
         if answer is not None:
             return answer
         return _json(404, {"error": f"no sandbox endpoint {method} {path}"})

@@ -26,6 +26,7 @@ from sandbox.config import (
 from sandbox.faults import FaultRegistry
 from sandbox.generator import CohortGenerator
 from sandbox.inspection import Inspection
+from sandbox.sendgrid import SendGridApp, SendGridState
 from sandbox.storage import Storage
 
 SERVICES = ("amplitude", "sendgrid", "storage")
@@ -51,7 +52,7 @@ class Sandbox:
         self.amplitude = AmplitudeState(self.config, self.generator, self.storage)
         self.faults = FaultRegistry()
         self.requests: list[dict] = []
-        self.sendgrid_app = _sendgrid_app(self.config, self.storage)
+        self.sendgrid_app = SendGridApp(self.config, self.storage)
         self.amplitude_api_key = AMPLITUDE_API_KEY
         self.amplitude_secret_key = AMPLITUDE_SECRET_KEY
         self.sendgrid_api_key = SENDGRID_API_KEY
@@ -62,8 +63,8 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
 
     @property
-    def sendgrid(self) -> Any:
-        """The fake SendGrid's state (``SendGridState``)."""
+    def sendgrid(self) -> SendGridState:
+        """The fake SendGrid's state."""
         return self.sendgrid_app.state
 
     @property
@@ -130,18 +131,12 @@ class Sandbox:
         """Forget everything: churn, downloads, SendGrid data, faults and the request log."""
         self.amplitude.reset()
         self.faults.clear()
-        reset = getattr(self.sendgrid_app, "reset", None)
-        if reset is not None:
-            reset()
+        self.sendgrid_app.reset()
         self.requests.clear()
 
     def summary(self) -> dict:
         """Cohorts, downloads used and the SendGrid lists with member counts."""
-        sendgrid_summary = getattr(self.sendgrid, "summary", None)
-        return {
-            **self.amplitude.summary(),
-            "sendgrid": sendgrid_summary() if sendgrid_summary else {},
-        }
+        return {**self.amplitude.summary(), "sendgrid": self.sendgrid.summary()}
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -202,34 +197,3 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Log nothing (``sb.requests`` is the request log)."""
-
-
-class _PlaceholderSendGrid:
-    """Stands in until sandbox/sendgrid.py exists: every SendGrid path answers 501."""
-
-    class _State:
-        def summary(self) -> dict:
-            return {"lists": [], "contacts": 0}
-
-    def __init__(self) -> None:
-        self.state = self._State()
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        start_response("501 Not Implemented", [("Content-Type", "application/json")])
-        return [b'{"errors": [{"field": null, "message": "fake SendGrid not available yet"}]}']
-
-    def inspect(self, request: object) -> None:
-        return None
-
-    def reset(self) -> None:
-        return None
-
-
-def _sendgrid_app(config: SandboxConfig, storage: Storage) -> Any:
-    try:
-        from sandbox.sendgrid import SendGridApp
-    except ModuleNotFoundError as exc:
-        if exc.name != "sandbox.sendgrid":
-            raise
-        return _PlaceholderSendGrid()
-    return SendGridApp(config, storage)

@@ -24,7 +24,9 @@ def settings_table(plugin: str) -> str:
     """Return the `## Settings` table that `PLUGIN --about --format=markdown` prints."""
     about = subprocess.run(
         [str(BIN / plugin), "--about", "--format=markdown"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     match = re.search(r"## Settings\n\n(.*?)(?:\n\n|\Z)", about, re.DOTALL)
     if match is None:

@@ -11,8 +11,12 @@ import json
 import os
 import sys
 
-SCHEMA = {"type": "SCHEMA", "stream": "cohort_members", "key_properties": ["amplitude_id"],
-          "schema": {"type": "object", "properties": {"amplitude_id": {"type": "integer"}}}}
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "cohort_members",
+    "key_properties": ["amplitude_id"],
+    "schema": {"type": "object", "properties": {"amplitude_id": {"type": "integer"}}},
+}
 LINE = (
     '{"type":"RECORD","stream":"cohort_members","record":{"cohort_id":"e2e","cohort_name":'
     '"End-to-end benchmark","cohort_last_computed":"2025-11-13T02:13:20+00:00","amplitude_id":%d,'

@@ -13,13 +13,14 @@ a finished file is named in a BATCH message and from then on belongs to the targ
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
 import os
 import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -138,7 +139,7 @@ class BatchFileWriter:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as raw:
-                out: IO[bytes] = raw
+                out: io.BufferedIOBase = raw
                 if self.gzip:
                     out = gzip.GzipFile(
                         filename="", fileobj=raw, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Literal
 
 from tap_amplitude_cohort.members import format_datetime
 
-COMPLETE = "complete"
-UNCHANGED = "unchanged"
-FAILED = "failed"
+CohortStatus = Literal["complete", "unchanged", "failed"]
+COMPLETE: CohortStatus = "complete"
+UNCHANGED: CohortStatus = "unchanged"
+FAILED: CohortStatus = "failed"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class CohortOutcome:
     cohort_id: str
     cohort_name: str | None
     cohort_last_computed: datetime.datetime | None
-    status: str
+    status: CohortStatus
     member_count: int
     message: str | None
     synced_at: datetime.datetime
@@ -90,9 +92,9 @@ class SyncLedger:
         """The failed cohorts."""
         return [o for o in self._outcomes.values() if o.status == FAILED]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[CohortStatus, int]:
         """How many cohorts ended in each status."""
-        counts = {COMPLETE: 0, UNCHANGED: 0, FAILED: 0}
+        counts: dict[CohortStatus, int] = {COMPLETE: 0, UNCHANGED: 0, FAILED: 0}
         for outcome in self._outcomes.values():
             counts[outcome.status] += 1
         return counts

@@ -1,21 +1,19 @@
-"""TapAmplitudeCohort: settings, stream discovery and the end-of-run verdict."""
+"""TapAmplitudeCohort: stream discovery, signal handling and the end-of-run verdict."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import sys
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 from singer_sdk import Stream, Tap
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
 from tap_amplitude_cohort.amplitude.client import AmplitudeClient
+from tap_amplitude_cohort.cohort_members import CohortMembersStream
 from tap_amplitude_cohort.directory import CohortDirectory
 from tap_amplitude_cohort.fastpath import RecordBufferedWriter
 from tap_amplitude_cohort.interruption import (
@@ -25,61 +23,16 @@ from tap_amplitude_cohort.interruption import (
     signal_name,
 )
 from tap_amplitude_cohort.ledger import SyncLedger
-from tap_amplitude_cohort.streams import CohortMembersStream, CohortsStream, CohortSyncsStream
+from tap_amplitude_cohort.settings import CONFIG_SCHEMA, TapSettings, resolve_api_url
+from tap_amplitude_cohort.streams import CohortsStream, CohortSyncsStream
 
 if TYPE_CHECKING:
     from types import FrameType
 
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
-REGION_URLS = {
-    "us": "https://amplitude.com",
-    "eu": "https://analytics.eu.amplitude.com",
-}
 STREAM_ORDER = ("cohorts", "cohort_members", "cohort_syncs")  # the contract's order
 USER_AGENT = "tap-amplitude-cohort/0.1 (+singer-sdk)"
-
-
-def resolve_api_url(config: dict[str, Any] | Any) -> str:
-    """Return the API base URL: ``api_url`` if set, else the region's host.
-
-    Args:
-        config: The tap config.
-
-    Returns:
-        The base URL without a trailing slash.
-
-    Raises:
-        ValueError: For an unknown region, or an ``api_url`` that is not https and not on a
-            loopback address (credentials must not travel in clear text).
-    """
-    api_url = (config.get("api_url") or "").strip()
-    if not api_url:
-        region = config.get("region") or "us"
-        if region not in REGION_URLS:
-            msg = f"region must be one of {', '.join(REGION_URLS)}, got {region!r}"
-            raise ValueError(msg)
-        return REGION_URLS[region]
-    parts = urlsplit(api_url)
-    if not parts.hostname or parts.scheme not in {"http", "https"}:
-        msg = f"api_url must be an absolute http(s) URL, got {api_url!r}"
-        raise ValueError(msg)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        msg = (
-            f"api_url must use https unless it points at a loopback address (such as the "
-            f"sandbox on 127.0.0.1); got http on host {parts.hostname!r}"
-        )
-        raise ValueError(msg)
-    return api_url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class TapAmplitudeCohort(Tap):
@@ -99,80 +52,7 @@ class TapAmplitudeCohort(Tap):
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
 
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_key",
-            th.StringType,
-            required=True,
-            secret=True,
-            description="Amplitude project API key (HTTP Basic user name).",
-        ),
-        th.Property(
-            "secret_key",
-            th.StringType,
-            required=True,
-            secret=True,
-            description="Amplitude project secret key (HTTP Basic password).",
-        ),
-        th.Property(
-            "region",
-            th.StringType(allowed_values=list(REGION_URLS)),
-            default="us",
-            description="Amplitude data region; picks the API host "
-            "(us: amplitude.com, eu: analytics.eu.amplitude.com).",
-        ),
-        th.Property(
-            "api_url",
-            th.StringType,
-            description="Overrides the region's API host (https, or http on a loopback "
-            "address such as the sandbox).",
-        ),
-        th.Property(
-            "cohort_ids",
-            th.ArrayType(th.StringType),
-            description="Ids of the cohorts whose members to export. An unknown id is an "
-            "error listing the cohorts that exist.",
-        ),
-        th.Property(
-            "user_property_keys",
-            th.ArrayType(th.StringType),
-            description="User properties to export (sent as repeated propKeys). Absent "
-            "means all properties.",
-        ),
-        th.Property(
-            "include_user_properties",
-            th.BooleanType,
-            default=True,
-            description="Export user properties with each member (false sends props=0, "
-            "which is faster on large cohorts).",
-        ),
-        th.Property(
-            "skip_unchanged_cohorts",
-            th.BooleanType,
-            default=True,
-            description="Skip the download of a cohort whose lastComputed has not moved since "
-            "the last successful sync (saves the 500/month download quota).",
-        ),
-        th.Property(
-            "redownload_cohort_ids",
-            th.ArrayType(th.StringType),
-            description="Cohorts to download in this run even though lastComputed has not "
-            "moved (to apply a removal held by the target's max_removal_ratio). Set it for "
-            "one run only.",
-        ),
-        th.Property(
-            "poll_interval_seconds",
-            th.NumberType(minimum=0),
-            default=5,
-            description="First wait between export status polls; it grows on each poll.",
-        ),
-        th.Property(
-            "max_export_wait_seconds",
-            th.IntegerType(minimum=1),
-            default=3600,
-            description="Bound on the total wait for one cohort export; past it the cohort fails.",
-        ),
-    ).to_dict()
+    config_jsonschema = CONFIG_SCHEMA  # names, types, defaults and bounds: settings.py
 
     def __init__(self, *, validate_config: bool = True, **kwargs: Any) -> None:
         # The ledger must exist before the SDK discovers streams inside super().__init__.
@@ -180,22 +60,26 @@ class TapAmplitudeCohort(Tap):
         self.activity = Activity()
         super().__init__(validate_config=validate_config, **kwargs)
         if validate_config:
-            try:
-                resolve_api_url(self.config)
-            except ValueError as exc:
-                raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
+            self._base_url()
+
+    @cached_property
+    def settings(self) -> TapSettings:
+        """The settings, read once from the config (which the SDK filled with defaults)."""
+        return TapSettings.from_config(self.config)
+
+    def _base_url(self) -> str:
+        try:
+            return self.settings.base_url
+        except ValueError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
 
     @cached_property
     def amplitude(self) -> AmplitudeClient:
         """The Amplitude client (built on first use: discovery needs no network)."""
-        try:
-            base_url = resolve_api_url(self.config)
-        except ValueError as exc:
-            raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
         session = requests.Session()
         session.headers["User-Agent"] = USER_AGENT
         return AmplitudeClient(
-            session, base_url, self.config.get("api_key", ""), self.config.get("secret_key", "")
+            session, self._base_url(), self.settings.api_key, self.settings.secret_key
         )
 
     def discover_streams(self) -> list[Stream]:
@@ -204,13 +88,15 @@ class TapAmplitudeCohort(Tap):
         syncs: CohortSyncsStream | None = None
         members = CohortMembersStream(
             self,
+            settings=self.settings,
+            activity=self.activity,
             directory=directory,
             ledger=self.ledger,
             client=lambda: self.amplitude,
             # Without cohort_syncs there is no signal to wait for: bookmark right away.
             bookmarks_deferred=lambda: syncs is not None and syncs.selected,
         )
-        syncs = CohortSyncsStream(self, ledger=self.ledger, members=members)
+        syncs = CohortSyncsStream(self, ledger=self.ledger, members=members, activity=self.activity)
         return [CohortsStream(self, directory=directory), members, syncs]
 
     @property
@@ -245,7 +131,10 @@ class TapAmplitudeCohort(Tap):
             outcome = "no bookmark moved"
         self.logger.error(
             "Interrupted by %s while %s: %s; STATE not written; exit %d",
-            name, self.activity.now, outcome, code,
+            name,
+            self.activity.now,
+            outcome,
+            code,
         )
         raise SystemExit(code)
 
@@ -296,5 +185,4 @@ class TapAmplitudeCohort(Tap):
             sys.exit(code)
 
 
-if __name__ == "__main__":
-    TapAmplitudeCohort.cli()
+__all__ = ["TapAmplitudeCohort", "resolve_api_url"]

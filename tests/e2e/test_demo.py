@@ -34,9 +34,20 @@ def test_demo_syncs_every_cohort_then_mirrors_the_churn(tmp_path):
         pytest.skip("run scripts/setup.sh first")
     env = {**os.environ, "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}"}
     proc = subprocess.run(
-        [str(PYTHON), str(ROOT / "scripts" / "demo.py"), "--port", str(_three_free_ports()),
-         "--output", str(tmp_path / "out")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(PYTHON),
+            str(ROOT / "scripts" / "demo.py"),
+            "--port",
+            str(_three_free_ports()),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     first, second = proc.stdout.split("=== Second sync")

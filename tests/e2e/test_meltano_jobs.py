@@ -46,7 +46,8 @@ def _downloads(sandbox) -> list[dict]:
     return [
         r
         for r in sandbox.requests
-        if r["service"] == "amplitude" and r["path"].startswith("/api/5/cohorts/request/")
+        if r["service"] == "amplitude"
+        and r["path"].startswith("/api/5/cohorts/request/")
         and not r["path"].endswith("/file")
     ]
 
@@ -128,8 +129,9 @@ def test_stock_csv_tap_feeds_the_target(sandbox, meltano, tmp_path):
 
 def test_config_test_passes_against_the_sandbox(sandbox, meltano):
     # `meltano config test` ignores the default environment: name it.
-    result = meltano("--environment=sandbox", "config", "test", "target-sendgrid-contacts",
-                     patched=True)
+    result = meltano(
+        "--environment=sandbox", "config", "test", "target-sendgrid-contacts", patched=True
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "Plugin configuration is valid" in result.stdout + result.stderr
     # Its test record has no email: rejected with a reason, not a crash.
@@ -138,17 +140,23 @@ def test_config_test_passes_against_the_sandbox(sandbox, meltano):
 
 def test_a_key_without_marketing_permission_is_refused_in_one_sentence(sandbox, meltano):
     restricted = {"TARGET_SENDGRID_CONTACTS_API_KEY": sandbox.sendgrid_restricted_key}
-    tested = meltano("--environment=sandbox", "config", "test", "target-sendgrid-contacts",
-                     env=restricted, patched=True)
+    tested = meltano(
+        "--environment=sandbox",
+        "config",
+        "test",
+        "target-sendgrid-contacts",
+        env=restricted,
+        patched=True,
+    )
     assert tested.returncode != 0
     assert "Plugin configuration is invalid" in tested.stdout + tested.stderr
 
     # Meltano's `config test` shows only the loader's last line; a real run shows the sentence.
     invoked = meltano("invoke", "target-sendgrid-contacts", env=restricted)
     assert invoked.returncode != 0
-    assert (
-        "use Full Access, or Restricted Access with Marketing permission" in invoked.stderr
-    ), invoked.stderr[-3000:]
+    assert "use Full Access, or Restricted Access with Marketing permission" in invoked.stderr, (
+        invoked.stderr[-3000:]
+    )
     assert "Traceback" not in invoked.stderr
     assert not [r for r in sandbox.requests if r["method"] in ("PUT", "POST", "DELETE")]
 
@@ -160,17 +168,22 @@ def test_schedules_are_defined(meltano):
     assert "cohorts-daily" in result.stdout
 
 
-def test_after_an_unreadable_list_export_the_next_meltano_run_removes_the_leavers(
-    sandbox, meltano
-):
+def test_after_an_unreadable_list_export_the_next_meltano_run_removes_the_leavers(sandbox, meltano):
     # Meltano keeps the STATE the target wrote: the cohort stays pending in it, so the healthy
     # rerun downloads it again although Amplitude did not recompute it.
     assert meltano("run", "amplitude-to-sendgrid").returncode == 0
-    requests.post(f"{sandbox.amplitude_url}/_sandbox/cohorts/pwrusr1/churn",
-                  json={"remove": 30}, timeout=10).raise_for_status()
+    requests.post(
+        f"{sandbox.amplitude_url}/_sandbox/cohorts/pwrusr1/churn", json={"remove": 30}, timeout=10
+    ).raise_for_status()
     listed = _list_for(sandbox, "pwrusr1")
-    sandbox.faults.add("sendgrid", "GET", r"/v3/marketing/contacts/exports/[^/]+$", times=None,
-                       status=200, body={"id": "x", "status": "failure", "message": "no"})
+    sandbox.faults.add(
+        "sendgrid",
+        "GET",
+        r"/v3/marketing/contacts/exports/[^/]+$",
+        times=None,
+        status=200,
+        body={"id": "x", "status": "failure", "message": "no"},
+    )
     broken = meltano("run", "amplitude-to-sendgrid")
     assert broken.returncode == 0, broken.stderr[-4000:]
     assert [p["cohort_id"] for p in broken.report["pending"]] == ["pwrusr1"]
@@ -182,6 +195,7 @@ def test_after_an_unreadable_list_export_the_next_meltano_run_removes_the_leaver
 
     assert healed.returncode == 0, healed.stderr[-4000:]
     assert [r["path"] for r in _downloads(sandbox)[downloads:]] == [
-        "/api/5/cohorts/request/pwrusr1"]
+        "/api/5/cohorts/request/pwrusr1"
+    ]
     assert _members(sandbox, listed["id"]) == sandbox.generator.expected_emails("pwrusr1")
     assert healed.report["pending"] == []

@@ -21,32 +21,62 @@ COHORT = "trlrsk2"  # 250 members, fed through the storage redirect (>= 100 memb
 # Endpoint groups: (label, service, method, path regex, needs a first sync before the fault).
 ENDPOINTS: dict[str, tuple[str, str, str, str]] = {
     "amp-list": ("Amplitude cohort list", "amplitude", "GET", r"^/api/3/cohorts$"),
-    "amp-request": ("Amplitude export request", "amplitude", "GET",
-                    r"^/api/5/cohorts/request/[^/]+$"),
-    "amp-status": ("Amplitude export status", "amplitude", "GET",
-                   r"^/api/5/cohorts/request-status/"),
-    "amp-file": ("Amplitude export file (redirect)", "amplitude", "GET",
-                 r"^/api/5/cohorts/request/[^/]+/file$"),
-    "amp-storage": ("Amplitude cohort file (storage)", "storage", "GET",
-                    rf"^/files/.*{COHORT}_"),
+    "amp-request": (
+        "Amplitude export request",
+        "amplitude",
+        "GET",
+        r"^/api/5/cohorts/request/[^/]+$",
+    ),
+    "amp-status": (
+        "Amplitude export status",
+        "amplitude",
+        "GET",
+        r"^/api/5/cohorts/request-status/",
+    ),
+    "amp-file": (
+        "Amplitude export file (redirect)",
+        "amplitude",
+        "GET",
+        r"^/api/5/cohorts/request/[^/]+/file$",
+    ),
+    "amp-storage": ("Amplitude cohort file (storage)", "storage", "GET", rf"^/files/.*{COHORT}_"),
     "sg-lists": ("SendGrid lists", "sendgrid", "GET", r"^/v3/marketing/lists$"),
     "sg-create-list": ("SendGrid list creation", "sendgrid", "POST", r"^/v3/marketing/lists$"),
-    "sg-fields": ("SendGrid field definitions", "sendgrid", "GET",
-                  r"^/v3/marketing/field_definitions$"),
-    "sg-create-field": ("SendGrid field creation", "sendgrid", "POST",
-                        r"^/v3/marketing/field_definitions$"),
+    "sg-fields": (
+        "SendGrid field definitions",
+        "sendgrid",
+        "GET",
+        r"^/v3/marketing/field_definitions$",
+    ),
+    "sg-create-field": (
+        "SendGrid field creation",
+        "sendgrid",
+        "POST",
+        r"^/v3/marketing/field_definitions$",
+    ),
     "sg-upsert": ("SendGrid contacts PUT", "sendgrid", "PUT", r"^/v3/marketing/contacts$"),
     "sg-job": ("SendGrid job status", "sendgrid", "GET", r"^/v3/marketing/contacts/imports/"),
-    "sg-export": ("SendGrid export start", "sendgrid", "POST",
-                  r"^/v3/marketing/contacts/exports$"),
-    "sg-export-status": ("SendGrid export status", "sendgrid", "GET",
-                         r"^/v3/marketing/contacts/exports/[^/]+$"),
+    "sg-export": ("SendGrid export start", "sendgrid", "POST", r"^/v3/marketing/contacts/exports$"),
+    "sg-export-status": (
+        "SendGrid export status",
+        "sendgrid",
+        "GET",
+        r"^/v3/marketing/contacts/exports/[^/]+$",
+    ),
     "sg-export-file": ("SendGrid export download", "storage", "GET", r"^/files/.*/contacts\."),
     "sg-errors-file": ("SendGrid errors file", "storage", "GET", r"^/files/.*/errors\."),
-    "sg-removal": ("SendGrid list removal", "sendgrid", "DELETE",
-                   r"^/v3/marketing/lists/[^/]+/contacts$"),
-    "sg-count": ("SendGrid list count (removal jobs not pollable)", "sendgrid", "GET",
-                 r"^/v3/marketing/lists/[^/]+/contacts/count$"),
+    "sg-removal": (
+        "SendGrid list removal",
+        "sendgrid",
+        "DELETE",
+        r"^/v3/marketing/lists/[^/]+/contacts$",
+    ),
+    "sg-count": (
+        "SendGrid list count (removal jobs not pollable)",
+        "sendgrid",
+        "GET",
+        r"^/v3/marketing/lists/[^/]+/contacts/count$",
+    ),
 }
 # The list count is read only to confirm removals whose job cannot be polled.
 UNPOLLABLE_REMOVALS = {"config.unpollable_jobs": frozenset({"delete_list_contacts"})}
@@ -114,8 +144,10 @@ def _transient(endpoint: str) -> list[Case]:
     if service == "sendgrid":
         limited = ("429 + X-RateLimit-Reset", {"rate_limited": True, "reset_in": 0})
     else:  # Amplitude documents no reset header; Retry-After is the one HTTP defines
-        limited = ("429 + Retry-After", {"status": 429, "headers": {"Retry-After": "1"},
-                                         "body": "Too many requests"})
+        limited = (
+            "429 + Retry-After",
+            {"status": 429, "headers": {"Retry-After": "1"}, "body": "Too many requests"},
+        )
     faults = [
         (limited[0], limited[1], "ridden", False),
         ("429, no reset header", {"status": 429, "body": "Too many requests"}, "ridden", False),
@@ -126,11 +158,17 @@ def _transient(endpoint: str) -> list[Case]:
         ("dropped connection", {"drop": True}, once_more, False),
     ]
     return [
-        Case(f"{endpoint}-{label.split()[0].lower().replace(',', '')}"
-             f"{'-reset' if 'Reset' in label or 'Retry' in label else ''}",
-             endpoint, label, ({**rule, "times": 1},), expect=expect, short_timeouts=short,
-             refused=3 if endpoint == "sg-errors-file" else 0,
-             custom_fields=endpoint != "sg-create-list")
+        Case(
+            f"{endpoint}-{label.split()[0].lower().replace(',', '')}"
+            f"{'-reset' if 'Reset' in label or 'Retry' in label else ''}",
+            endpoint,
+            label,
+            ({**rule, "times": 1},),
+            expect=expect,
+            short_timeouts=short,
+            refused=3 if endpoint == "sg-errors-file" else 0,
+            custom_fields=endpoint != "sg-create-list",
+        )
         for label, rule, expect, short in faults
     ]
 
@@ -138,9 +176,15 @@ def _transient(endpoint: str) -> list[Case]:
 def _persistent(endpoint: str, expect: str) -> Case:
     """503 on every attempt: the retries run out."""
     refused = endpoint == "sg-errors-file"
-    return Case(f"{endpoint}-503-always", endpoint, "503 on every attempt",
-                ({"status": 503, "times": None},), expect=expect,
-                refused=3 if refused else 0, custom_fields=endpoint != "sg-create-list")
+    return Case(
+        f"{endpoint}-503-always",
+        endpoint,
+        "503 on every attempt",
+        ({"status": 503, "times": None},),
+        expect=expect,
+        refused=3 if refused else 0,
+        custom_fields=endpoint != "sg-create-list",
+    )
 
 
 def _with_knobs(case: Case) -> Case:
@@ -177,15 +221,39 @@ def _download(endpoint: str, read: str, fetch: str) -> list[Case]:
     that cannot be fetched at all: hung up on, or its link expired (``fetch``) — every attempt."""
     extra = {"refused": 3 if endpoint == "sg-errors-file" else 0}
     return [
-        Case(f"{endpoint}-truncated", endpoint, "truncated download",
-             ({"truncate_after": 1500, "times": None},), expect=read, **extra),
-        Case(f"{endpoint}-corrupt", endpoint, "corrupt file (one byte damaged)",
-             ({"corrupt_at": 400, "times": None},), expect=read, **extra),
-        Case(f"{endpoint}-dropped", endpoint, "dropped download",
-             ({"drop": True, "times": None},), expect=fetch, **extra),
-        Case(f"{endpoint}-expired", endpoint, "expired storage URL",
-             ({"status": 403, "body": S3_EXPIRED, "times": None},), expect=fetch, **extra,
-             log_has="The file host refused" if endpoint == "sg-export-file" else None),
+        Case(
+            f"{endpoint}-truncated",
+            endpoint,
+            "truncated download",
+            ({"truncate_after": 1500, "times": None},),
+            expect=read,
+            **extra,
+        ),
+        Case(
+            f"{endpoint}-corrupt",
+            endpoint,
+            "corrupt file (one byte damaged)",
+            ({"corrupt_at": 400, "times": None},),
+            expect=read,
+            **extra,
+        ),
+        Case(
+            f"{endpoint}-dropped",
+            endpoint,
+            "dropped download",
+            ({"drop": True, "times": None},),
+            expect=fetch,
+            **extra,
+        ),
+        Case(
+            f"{endpoint}-expired",
+            endpoint,
+            "expired storage URL",
+            ({"status": 403, "body": S3_EXPIRED, "times": None},),
+            expect=fetch,
+            **extra,
+            log_has="The file host refused" if endpoint == "sg-export-file" else None,
+        ),
     ]
 
 
@@ -197,45 +265,128 @@ DOWNLOADS = [
 ]
 
 JOBS = [
-    Case("amp-status-job-failed", "amp-status", "export job ends failed",
-         ({"status": 200, "times": None,
-           "body": {"request_id": "x", "cohort_id": COHORT, "async_status": "JOB FAILED"}},),
-         expect="failed"),
-    Case("amp-status-slow", "amp-status", "slow job (within the bound)",
-         knobs={"config.export_polls_before_ready": 6}),
-    Case("amp-status-too-slow", "amp-status", "job slower than the bound",
-         knobs={"config.export_polls_before_ready": 100_000},
-         tap={"max_export_wait_seconds": 1}, expect="failed"),
-    Case("all-storage-urls-expired", "Storage URLs (every file)", "expired storage URL (TTL 0)",
-         knobs={"storage.ttl_seconds": 0}, expect="failed"),
-    Case("sg-upsert-job-failed", "sg-job", "upsert job ends failed",
-         knobs={"config.failing_jobs": frozenset({"upsert_contacts"})}, expect="failed"),
+    Case(
+        "amp-status-job-failed",
+        "amp-status",
+        "export job ends failed",
+        (
+            {
+                "status": 200,
+                "times": None,
+                "body": {"request_id": "x", "cohort_id": COHORT, "async_status": "JOB FAILED"},
+            },
+        ),
+        expect="failed",
+    ),
+    Case(
+        "amp-status-slow",
+        "amp-status",
+        "slow job (within the bound)",
+        knobs={"config.export_polls_before_ready": 6},
+    ),
+    Case(
+        "amp-status-too-slow",
+        "amp-status",
+        "job slower than the bound",
+        knobs={"config.export_polls_before_ready": 100_000},
+        tap={"max_export_wait_seconds": 1},
+        expect="failed",
+    ),
+    Case(
+        "all-storage-urls-expired",
+        "Storage URLs (every file)",
+        "expired storage URL (TTL 0)",
+        knobs={"storage.ttl_seconds": 0},
+        expect="failed",
+    ),
+    Case(
+        "sg-upsert-job-failed",
+        "sg-job",
+        "upsert job ends failed",
+        knobs={"config.failing_jobs": frozenset({"upsert_contacts"})},
+        expect="failed",
+    ),
     Case("sg-upsert-job-errored", "sg-job", "upsert job ends errored", refused=3),
-    Case("sg-upsert-job-errored-over-limit", "sg-job", "errored past max_sendgrid_rejections",
-         refused=3, target={"max_sendgrid_rejections": 0}, expect="failed"),
-    Case("sg-upsert-job-slow", "sg-job", "slow job (within the bound)",
-         knobs={"config.import_delay_seconds": 1.0}),
-    Case("sg-upsert-job-too-slow", "sg-job", "job slower than the bound",
-         knobs={"config.import_delay_seconds": 4.0}, target={"job_timeout_seconds": 1},
-         expect="failed"),
-    Case("sg-removal-job-failed", "sg-removal", "removal job ends failed",
-         knobs={"config.failing_jobs": frozenset({"delete_list_contacts"})}, expect="failed"),
-    Case("sg-removal-job-unpollable", "sg-removal", "job status 404 (confirmed by list count)",
-         knobs=UNPOLLABLE_REMOVALS),
-    Case("sg-removal-job-slow", "sg-removal", "slow job (within the bound)",
-         knobs={"config.removal_delay_seconds": 1.0}),
-    Case("sg-removal-job-too-slow", "sg-removal", "job slower than the bound",
-         knobs={"config.removal_delay_seconds": 4.0}, target={"job_timeout_seconds": 1},
-         expect="failed"),
-    Case("sg-export-fails", "sg-export-status", "export ends failure",
-         ({"status": 200, "times": None,
-           "body": {"id": "x", "status": "failure", "message": "export could not be generated"}},),
-         expect="held"),
-    Case("sg-export-slow", "sg-export-status", "slow job (within the bound)",
-         knobs={"config.export_delay_seconds": 1.0}),
-    Case("sg-export-too-slow", "sg-export-status", "job slower than the bound",
-         knobs={"config.export_delay_seconds": 4.0}, target={"job_timeout_seconds": 1},
-         expect="held"),
+    Case(
+        "sg-upsert-job-errored-over-limit",
+        "sg-job",
+        "errored past max_sendgrid_rejections",
+        refused=3,
+        target={"max_sendgrid_rejections": 0},
+        expect="failed",
+    ),
+    Case(
+        "sg-upsert-job-slow",
+        "sg-job",
+        "slow job (within the bound)",
+        knobs={"config.import_delay_seconds": 1.0},
+    ),
+    Case(
+        "sg-upsert-job-too-slow",
+        "sg-job",
+        "job slower than the bound",
+        knobs={"config.import_delay_seconds": 4.0},
+        target={"job_timeout_seconds": 1},
+        expect="failed",
+    ),
+    Case(
+        "sg-removal-job-failed",
+        "sg-removal",
+        "removal job ends failed",
+        knobs={"config.failing_jobs": frozenset({"delete_list_contacts"})},
+        expect="failed",
+    ),
+    Case(
+        "sg-removal-job-unpollable",
+        "sg-removal",
+        "job status 404 (confirmed by list count)",
+        knobs=UNPOLLABLE_REMOVALS,
+    ),
+    Case(
+        "sg-removal-job-slow",
+        "sg-removal",
+        "slow job (within the bound)",
+        knobs={"config.removal_delay_seconds": 1.0},
+    ),
+    Case(
+        "sg-removal-job-too-slow",
+        "sg-removal",
+        "job slower than the bound",
+        knobs={"config.removal_delay_seconds": 4.0},
+        target={"job_timeout_seconds": 1},
+        expect="failed",
+    ),
+    Case(
+        "sg-export-fails",
+        "sg-export-status",
+        "export ends failure",
+        (
+            {
+                "status": 200,
+                "times": None,
+                "body": {
+                    "id": "x",
+                    "status": "failure",
+                    "message": "export could not be generated",
+                },
+            },
+        ),
+        expect="held",
+    ),
+    Case(
+        "sg-export-slow",
+        "sg-export-status",
+        "slow job (within the bound)",
+        knobs={"config.export_delay_seconds": 1.0},
+    ),
+    Case(
+        "sg-export-too-slow",
+        "sg-export-status",
+        "job slower than the bound",
+        knobs={"config.export_delay_seconds": 4.0},
+        target={"job_timeout_seconds": 1},
+        expect="held",
+    ),
 ]
 
 ALL = [*TRANSIENT, *PERSISTENT, *DOWNLOADS, *JOBS]

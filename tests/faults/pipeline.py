@@ -33,8 +33,9 @@ REMOVAL_PATH = "/v3/marketing/lists/"
 
 def list_name(sb: Sandbox, cohort_id: str) -> str:
     """The list name the target gives a cohort by default."""
-    namer = ListNamer(list_name=None, template=DEFAULT_TEMPLATE, stream="cohort_members",
-                      has_cohort_fields=True)
+    namer = ListNamer(
+        list_name=None, template=DEFAULT_TEMPLATE, stream="cohort_members", has_cohort_fields=True
+    )
     return namer.name_for(cohort_id, sb.generator.spec(cohort_id).name)
 
 
@@ -81,20 +82,31 @@ class PipelineRun:
 
     def delivered(self, cohort_id: str) -> int:
         """cohort_members records the tap sent for a cohort."""
-        return sum(1 for m in self.tap_messages
-                   if m.get("type") == "RECORD" and m.get("stream") == "cohort_members"
-                   and m["record"].get("cohort_id") == cohort_id)
+        return sum(
+            1
+            for m in self.tap_messages
+            if m.get("type") == "RECORD"
+            and m.get("stream") == "cohort_members"
+            and m["record"].get("cohort_id") == cohort_id
+        )
 
     def syncs(self) -> dict[str, dict]:
         """cohort_id -> the cohort_syncs record of this run."""
-        return {m["record"]["cohort_id"]: m["record"] for m in self.tap_messages
-                if m.get("type") == "RECORD" and m.get("stream") == "cohort_syncs"}
+        return {
+            m["record"]["cohort_id"]: m["record"]
+            for m in self.tap_messages
+            if m.get("type") == "RECORD" and m.get("stream") == "cohort_syncs"
+        }
 
     def downloads(self) -> int:
         """Amplitude export requests (each one spends a download of the monthly quota)."""
-        return sum(1 for r in self.requests if r["service"] == "amplitude"
-                   and r["path"].startswith("/api/5/cohorts/request/")
-                   and not r["path"].endswith("/file"))
+        return sum(
+            1
+            for r in self.requests
+            if r["service"] == "amplitude"
+            and r["path"].startswith("/api/5/cohorts/request/")
+            and not r["path"].endswith("/file")
+        )
 
 
 class _Capture(logging.Handler):
@@ -117,8 +129,11 @@ def _captured_logs() -> Iterator[_Capture]:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     # Plugin loggers the SDK configured may not propagate: listen on them too.
-    extra = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
-             if not getattr(logging.getLogger(name), "propagate", True)]
+    extra = [
+        logging.getLogger(name)
+        for name in list(logging.root.manager.loggerDict)
+        if not getattr(logging.getLogger(name), "propagate", True)
+    ]
     for logger in extra:
         logger.addHandler(handler)
     try:
@@ -178,8 +193,13 @@ class Pipeline:
             **overrides,
         }
 
-    def run(self, *, tap: dict | None = None, target: dict | None = None,
-            between: Callable[[], None] | None = None) -> PipelineRun:
+    def run(
+        self,
+        *,
+        tap: dict | None = None,
+        target: dict | None = None,
+        between: Callable[[], None] | None = None,
+    ) -> PipelineRun:
         """One run; ``between`` is called after the tap and before the target."""
         n = len(self.runs) + 1
         before = len(self.sb.requests)
@@ -199,7 +219,8 @@ class Pipeline:
             tap_messages=messages,
             report=json.loads(report_path.read_text()) if report_path.exists() else {},
             rejects=[json.loads(line) for line in rejects_path.read_text().splitlines() if line]
-            if rejects_path.exists() else [],
+            if rejects_path.exists()
+            else [],
             log="\n".join(logs.lines),
             requests=list(self.sb.requests[before:]),
             state_out=states[-1] if states else None,
@@ -226,8 +247,7 @@ class Pipeline:
         messages = [json.loads(line) for line in out.read().splitlines() if line.strip()]
         return exit_code, messages
 
-    def _target(self, messages: list[dict], config: dict,
-                logs: _Capture) -> tuple[int, list[dict]]:
+    def _target(self, messages: list[dict], config: dict, logs: _Capture) -> tuple[int, list[dict]]:
         lines = io.StringIO("".join(json.dumps(m) + "\n" for m in messages))
         out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
         exit_code = 0
@@ -252,8 +272,9 @@ class SubprocessPipeline(Pipeline):
     keeps it; nothing printed leaves the file as it was.
     """
 
-    def start(self, n: int, tap: dict | None = None,
-              target: dict | None = None) -> tuple[subprocess.Popen, subprocess.Popen, dict]:
+    def start(
+        self, n: int, tap: dict | None = None, target: dict | None = None
+    ) -> tuple[subprocess.Popen, subprocess.Popen, dict]:
         """Start run ``n``: two processes joined by a pipe; return them and the target config."""
         tap_cfg = self.workdir / f"tap-{n}.json"
         tap_cfg.write_text(json.dumps(self.tap_settings(**(tap or {}))))
@@ -269,11 +290,20 @@ class SubprocessPipeline(Pipeline):
         tap_err = (self.workdir / f"tap-{n}.stderr").open("w")
         target_err = (self.workdir / f"target-{n}.stderr").open("w")
         target_out = (self.workdir / f"target-{n}.stdout").open("w")
-        tap = subprocess.Popen(tap_args, stdout=subprocess.PIPE, stderr=tap_err, env=env,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+        tap = subprocess.Popen(
+            tap_args,
+            stdout=subprocess.PIPE,
+            stderr=tap_err,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         target_proc = subprocess.Popen(
             [str(BIN / "target-sendgrid-contacts"), "--config", str(target_cfg)],
-            stdin=tap.stdout, stdout=target_out, stderr=target_err, env=env,
+            stdin=tap.stdout,
+            stdout=target_out,
+            stderr=target_err,
+            env=env,
             start_new_session=True,
         )
         assert tap.stdout is not None
@@ -282,9 +312,15 @@ class SubprocessPipeline(Pipeline):
             handle.close()
         return tap, target_proc, target_settings
 
-    def run_sub(self, *, tap: dict | None = None, target: dict | None = None,
-                interrupt: Callable[[], bool] | None = None, sig: int = signal.SIGTERM,
-                timeout: float = 90) -> PipelineRun:
+    def run_sub(
+        self,
+        *,
+        tap: dict | None = None,
+        target: dict | None = None,
+        interrupt: Callable[[], bool] | None = None,
+        sig: int = signal.SIGTERM,
+        timeout: float = 90,
+    ) -> PipelineRun:
         """One subprocess run; when ``interrupt()`` turns true, ``sig`` goes to both plugins."""
         n = len(self.runs) + 1
         before = len(self.sb.requests)
@@ -306,8 +342,9 @@ class SubprocessPipeline(Pipeline):
             time.sleep(0.01)
         stdout = (self.workdir / f"target-{n}.stdout").read_text()
         states = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-        stderr = ((self.workdir / f"tap-{n}.stderr").read_text()
-                  + (self.workdir / f"target-{n}.stderr").read_text())
+        stderr = (self.workdir / f"tap-{n}.stderr").read_text() + (
+            self.workdir / f"target-{n}.stderr"
+        ).read_text()
         report_path = Path(settings["report_path"])
         result = PipelineRun(
             tap_exit=tap_proc.returncode,
@@ -324,4 +361,3 @@ class SubprocessPipeline(Pipeline):
             self.state = result.state_out
         self.runs.append(result)
         return result
-

@@ -85,24 +85,29 @@ def check_accounting(run: PipelineRun) -> None:
 def check_no_member_email_logged(sb: Sandbox, runs: list[PipelineRun]) -> None:
     """No member's address appears in any line at INFO or above (tracebacks included), and no
     secret in the log, the report or the STATE."""
-    addresses = {m["email"].strip().lower() for m in sb.generator.members(COHORT)
-                 if m.get("email") and "@" in m["email"]}
+    addresses = {
+        m["email"].strip().lower()
+        for m in sb.generator.members(COHORT)
+        if m.get("email") and "@" in m["email"]
+    }
     secrets = (sb.sendgrid_api_key, sb.amplitude_secret_key, sb.amplitude_api_key)
     for run in runs:
         written = run.log + json.dumps(run.report) + json.dumps(run.state_out)
         assert not [s for s in secrets if s in written], "a secret was written"
         text = run.log.lower()
         leaked = sorted(a for a in addresses if a in text)
-        assert not leaked, f"{len(leaked)} member addresses in the log, e.g. domain " \
-                           f"{leaked[0].rpartition('@')[2]}"
+        assert not leaked, (
+            f"{len(leaked)} member addresses in the log, e.g. domain {leaked[0].rpartition('@')[2]}"
+        )
 
 
 def outcome_of(sb: Sandbox, run: PipelineRun, want: set[str]) -> str:
     """``ridden``, ``failed`` or ``held`` (see cases.py), as observed."""
     if run.failed:
         return "failed"
-    entry = next((e for e in run.report.get("lists", [])
-                  if e["list_name"] == list_name(sb, COHORT)), None)
+    entry = next(
+        (e for e in run.report.get("lists", []) if e["list_name"] == list_name(sb, COHORT)), None
+    )
     if entry is not None and entry.get("removal") == "skipped":
         return "held"
     return "ridden" if list_emails(sb, COHORT) == want else "diverged silently"

@@ -20,8 +20,7 @@ YES = "yes"
 def _row(group: str, fault: str, cases: list[Case]) -> str:
     outcomes = sorted({c.expect for c in cases})
     faulty = "; ".join(FAULTY[o] for o in outcomes)
-    return (f"| {group} | {fault} | {len(cases)} | {faulty} | {YES} | {YES} | {YES} | "
-            f"{YES} |")
+    return f"| {group} | {fault} | {len(cases)} | {faulty} | {YES} | {YES} | {YES} | {YES} |"
 
 
 def render() -> str:
@@ -32,26 +31,42 @@ def render() -> str:
         "|---|---|---:|---|---|---|---|---|",
     ]
     groups = len({c.endpoint for c in TRANSIENT})
-    lines.append(_row(f"each of the {groups} groups below",
-                      "429 with and without a reset header, 500, 502, 503, timeout, dropped "
-                      "connection (once each)", TRANSIENT))
+    lines.append(
+        _row(
+            f"each of the {groups} groups below",
+            "429 with and without a reset header, 500, 502, 503, timeout, dropped "
+            "connection (once each)",
+            TRANSIENT,
+        )
+    )
     for case in PERSISTENT:
         lines.append(_row(case.label, case.fault, [case]))
     for endpoint in dict.fromkeys(c.endpoint for c in DOWNLOADS):
         cases = [c for c in DOWNLOADS if c.endpoint == endpoint]
-        lines.append(_row(ENDPOINTS[endpoint][0], ", ".join(c.fault for c in cases)
-                          + " (every attempt)", cases))
+        lines.append(
+            _row(
+                ENDPOINTS[endpoint][0],
+                ", ".join(c.fault for c in cases) + " (every attempt)",
+                cases,
+            )
+        )
     for case in JOBS:
         lines.append(_row(case.label, case.fault, [case]))
-    lines.append("| Amplitude cohort file, list fed by two cohorts | one cohort's file cut (every "
-                 f"attempt) | 1 | {FAULTY['failed']}, the other cohort's joiners added | {YES} | "
-                 f"{YES} | {YES} | {YES} |")
+    lines.append(
+        "| Amplitude cohort file, list fed by two cohorts | one cohort's file cut (every "
+        f"attempt) | 1 | {FAULTY['failed']}, the other cohort's joiners added | {YES} | "
+        f"{YES} | {YES} | {YES} |"
+    )
     for phase in SIGNAL_PHASES:
-        lines.append(f"| `tap \\| target` processes | SIGKILL during the {phase} | 1 | killed "
-                     f"| {YES} | {YES} | {YES} | {YES} |")
-        lines.append(f"| `tap \\| target` processes | SIGTERM during the {phase} | 1 | "
-                     "stops, exit ≠ 0 (143), no STATE past SendGrid "
-                     f"| {YES} | {YES} | {YES} | {YES} |")
+        lines.append(
+            f"| `tap \\| target` processes | SIGKILL during the {phase} | 1 | killed "
+            f"| {YES} | {YES} | {YES} | {YES} |"
+        )
+        lines.append(
+            f"| `tap \\| target` processes | SIGTERM during the {phase} | 1 | "
+            "stops, exit ≠ 0 (143), no STATE past SendGrid "
+            f"| {YES} | {YES} | {YES} | {YES} |"
+        )
     return "\n".join(lines)
 
 

@@ -16,8 +16,8 @@ import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
 from sandbox import Sandbox
+from sandbox.singer_input import MEMBERS_SCHEMA, as_file, record, schema
 from tests.conftest import FAST
-from tests.singer_input import MEMBERS_SCHEMA, as_file, record, schema
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -80,8 +80,12 @@ CASE_IDS = [case[0] for case in CASES]
 def _member(n: int, email: object, first: object, last: object) -> dict:
     props: dict = {"email": email, "first_name": first, "last_name": last, "plan": "pro"}
     return {
-        "cohort_id": COHORT, "cohort_name": NAME, "cohort_last_computed": None,
-        "amplitude_id": n, "user_id": f"u{n}", "user_properties": props,
+        "cohort_id": COHORT,
+        "cohort_name": NAME,
+        "cohort_last_computed": None,
+        "amplitude_id": n,
+        "user_id": f"u{n}",
+        "user_properties": props,
     }
 
 
@@ -90,16 +94,21 @@ def _lines() -> list[str]:
     for n, (case_id, email, first, last, _) in enumerate(CASES):
         lines.append(record("cohort_members", _member(2 * n, email, first, last)))
         # A valid neighbour: a hostile record must not take the next one down with it.
-        lines.append(record("cohort_members", _member(
-            2 * n + 1, f"neighbour.{case_id}@example.org", "Nea", "Bour")))
+        lines.append(
+            record(
+                "cohort_members",
+                _member(2 * n + 1, f"neighbour.{case_id}@example.org", "Nea", "Bour"),
+            )
+        )
     return lines
 
 
 class Outcome:
     """The run's result, shared by every case."""
 
-    def __init__(self, sb: Sandbox, report: dict, rejects: list[dict], log: str,
-                 error: BaseException | None) -> None:
+    def __init__(
+        self, sb: Sandbox, report: dict, rejects: list[dict], log: str, error: BaseException | None
+    ) -> None:
         self.sb, self.report, self.rejects, self.log, self.error = sb, report, rejects, log, error
         found = sb.sendgrid.list_by_name("Hostile")
         self.members = set(sb.sendgrid.member_emails(found["id"])) if found else set()
@@ -111,12 +120,15 @@ def outcome(tmp_path_factory) -> Iterator[Outcome]:
     out = tmp_path_factory.mktemp("hostile")
     with Sandbox(FAST) as sb:
         config = {
-            "api_key": sb.sendgrid_api_key, "api_url": sb.sendgrid_url,
+            "api_key": sb.sendgrid_api_key,
+            "api_url": sb.sendgrid_url,
             "email_field": "user_properties.email",
             "first_name_field": "user_properties.first_name",
             "last_name_field": "user_properties.last_name",
-            "list_name": "Hostile", "job_poll_interval_seconds": 0.02,
-            "report_path": str(out / "report.json"), "rejects_path": str(out / "rejects.jsonl"),
+            "list_name": "Hostile",
+            "job_poll_interval_seconds": 0.02,
+            "report_path": str(out / "report.json"),
+            "rejects_path": str(out / "rejects.jsonl"),
         }
         handler = _Lines()
         root = logging.getLogger()
@@ -132,8 +144,9 @@ def outcome(tmp_path_factory) -> Iterator[Outcome]:
             root.removeHandler(handler)
             root.setLevel(old)
         report = json.loads((out / "report.json").read_text())
-        rejects = [json.loads(line) for line in
-                   (out / "rejects.jsonl").read_text().splitlines() if line]
+        rejects = [
+            json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines() if line
+        ]
         yield Outcome(sb, report, rejects, "\n".join(handler.lines), error)
 
 
@@ -160,8 +173,7 @@ def test_the_run_succeeds_and_every_record_is_accounted_for(outcome):
 
 
 @pytest.mark.parametrize(("case_id", "email", "first", "last", "expected"), CASES, ids=CASE_IDS)
-def test_each_hostile_record_ends_where_it_should(outcome, case_id, email, first, last,
-                                                  expected):
+def test_each_hostile_record_ends_where_it_should(outcome, case_id, email, first, last, expected):
     n = CASE_IDS.index(case_id)
     reject = outcome.by_id.get(2 * n)
     if expected == UPSERTED:

@@ -59,7 +59,8 @@ def test_the_checks_can_fail(sandbox_factory, tmp_path):
     answer = requests.delete(
         f"{sb.sendgrid_url}/v3/marketing/lists/{list_id}/contacts",
         params={"contact_ids": sb.sendgrid.contact(email)["id"]},
-        headers={"Authorization": f"Bearer {sb.sendgrid_api_key}"}, timeout=10,
+        headers={"Authorization": f"Bearer {sb.sendgrid_api_key}"},
+        timeout=10,
     )
     assert answer.status_code == 202
     assert email in removed_emails(sb, sb.requests)
@@ -67,10 +68,13 @@ def test_the_checks_can_fail(sandbox_factory, tmp_path):
     assert outcome_of(sb, run, sb.generator.expected_emails(COHORT)) == "diverged silently"
 
 
-def test_list_fed_by_two_cohorts_with_one_download_cut_converges_on_the_rerun(sandbox_factory,
-                                                                              tmp_path):
-    sb = sandbox_factory(field_activation_seconds=0.0,
-                         extra_cohorts=[{"id": "small04", "name": "Small", "size": 120}])
+def test_list_fed_by_two_cohorts_with_one_download_cut_converges_on_the_rerun(
+    sandbox_factory, tmp_path
+):
+    sb = sandbox_factory(
+        field_activation_seconds=0.0,
+        extra_cohorts=[{"id": "small04", "name": "Small", "size": 120}],
+    )
     cohorts = [COHORT, "small04"]
     pipeline = Pipeline(sb, tmp_path, cohorts, target_config={"list_name": "Everyone"})
     assert not pipeline.run().failed

@@ -20,8 +20,10 @@ from .scenario import check_accounting, check_no_member_email_logged
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.faults,
-    pytest.mark.skipif(not (BIN / "tap-amplitude-cohort").exists(),
-                       reason="run scripts/setup.sh first (no .venv/bin/tap-amplitude-cohort)"),
+    pytest.mark.skipif(
+        not (BIN / "tap-amplitude-cohort").exists(),
+        reason="run scripts/setup.sh first (no .venv/bin/tap-amplitude-cohort)",
+    ),
 ]
 
 
@@ -36,7 +38,8 @@ def _logged(sb: Sandbox, method: str, pattern: str) -> Callable[[], bool]:
     def seen() -> bool:
         recent = list(sb.requests[since:])
         return any(r["service"] == "sendgrid" for r in recent) and any(
-            r["method"] == method and pattern in r["path"] for r in recent)
+            r["method"] == method and pattern in r["path"] for r in recent
+        )
 
     return seen
 
@@ -49,8 +52,9 @@ PHASES = {
 }
 
 
-def _interrupted(sb: Sandbox, tmp_path, phase: str,
-                 sig: int) -> tuple[SubprocessPipeline, PipelineRun, set[str]]:
+def _interrupted(
+    sb: Sandbox, tmp_path, phase: str, sig: int
+) -> tuple[SubprocessPipeline, PipelineRun, set[str]]:
     """First sync, churn, then a subprocess run stopped by ``sig`` during ``phase``.
 
     Returns:
@@ -68,8 +72,9 @@ def _interrupted(sb: Sandbox, tmp_path, phase: str,
     if delay is not None:
         sb.faults.add("storage", "GET", rf"^/files/.*{COHORT}_", times=1, **delay)
     # Bound any job wait (the jobs take 30 s): a stop must not depend on it.
-    stopped = pipeline.run_sub(interrupt=_logged(sb, method, pattern), sig=sig,
-                               target={"job_timeout_seconds": 3})
+    stopped = pipeline.run_sub(
+        interrupt=_logged(sb, method, pattern), sig=sig, target={"job_timeout_seconds": 3}
+    )
     sb.faults.clear()
     for name in knobs:
         setattr(sb.config, name, getattr(type(sb.config)(), name))
@@ -84,8 +89,9 @@ STOPS = [
 
 
 @pytest.mark.parametrize(("sig", "phase"), STOPS)
-def test_stopped_pipeline_removes_no_member_and_the_rerun_converges(sandbox_factory, tmp_path,
-                                                                    sig, phase):
+def test_stopped_pipeline_removes_no_member_and_the_rerun_converges(
+    sandbox_factory, tmp_path, sig, phase
+):
     sb = sandbox_factory()
     pipeline, stopped, want = _interrupted(sb, tmp_path, phase, sig)
     rerun = pipeline.run()

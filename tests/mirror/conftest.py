@@ -26,15 +26,20 @@ def mock_export(requests_mock):
         contact_count: int | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        requests_mock.post(f"{BASE}/v3/marketing/contacts/exports", status_code=202,
-                           json={"id": "exp-1", "_metadata": {}})
+        requests_mock.post(
+            f"{BASE}/v3/marketing/contacts/exports",
+            status_code=202,
+            json={"id": "exp-1", "_metadata": {}},
+        )
         urls = [f"{FILES}/exports/file{i}.csv.gz?X-Amz-Signature=sig{i}" for i in range(len(files))]
         ready = {"id": "exp-1", "status": "ready", "urls": urls}
         if contact_count is not None:
             ready["contact_count"] = contact_count
         pending = {"id": "exp-1", "status": "pending"}
-        requests_mock.get(f"{BASE}/v3/marketing/contacts/exports/exp-1",
-                          [{"json": pending}] * polls_pending + [{"json": ready}])
+        requests_mock.get(
+            f"{BASE}/v3/marketing/contacts/exports/exp-1",
+            [{"json": pending}] * polls_pending + [{"json": ready}],
+        )
         for url, body in zip(urls, files, strict=True):
             requests_mock.get(url, content=body, headers=headers or {})
 

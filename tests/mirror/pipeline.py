@@ -71,9 +71,7 @@ class Pipeline:
     def tap_config(self, **overrides: object) -> dict:
         return tap_config(self.sb, cohort_ids=self.cohort_ids, **overrides)
 
-    def run(
-        self, *, tap: dict | None = None, target: dict | None = None
-    ) -> PipelineRun:
+    def run(self, *, tap: dict | None = None, target: dict | None = None) -> PipelineRun:
         self.runs += 1
         before = len(export_requests(self.sb))
         tap_run = run_tap(self.tap_config(**(tap or {})), state=self.state)
@@ -85,8 +83,11 @@ class Pipeline:
         error: BaseException | None = None
         # The SDK's own writer only prints the STATE it is handed; recording it there keeps
         # the target's whole path to it, and does not depend on pytest leaving sys.stdout be.
-        with mock.patch.object(Target, "_write_state_message",
-                               lambda _target, state: states.append(copy.deepcopy(state))):
+        with mock.patch.object(
+            Target,
+            "_write_state_message",
+            lambda _target, state: states.append(copy.deepcopy(state)),
+        ):
             try:
                 TargetSendGridContacts(config=config).listen(io.StringIO(lines))
             except Exception as exc:  # noqa: BLE001 - some runs fail on purpose

@@ -10,7 +10,7 @@ from pathlib import Path
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE, ListNamer
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import InputShape, as_file, singer_lines
+from sandbox.singer_input import InputShape, as_file, singer_lines
 
 CUSTOM_FIELDS = {
     "plan": "user_properties.plan",
@@ -39,8 +39,9 @@ def singer_input(sb, cohort_ids: Iterable[str], **options: object) -> list[str]:
 
 def list_name(sb, cohort_id: str) -> str:
     """The list name the target gives a cohort's list by default."""
-    namer = ListNamer(list_name=None, template=DEFAULT_TEMPLATE, stream="cohort_members",
-                      has_cohort_fields=True)
+    namer = ListNamer(
+        list_name=None, template=DEFAULT_TEMPLATE, stream="cohort_members", has_cohort_fields=True
+    )
     return namer.name_for(cohort_id, sb.generator.spec(cohort_id).name)
 
 
@@ -64,8 +65,9 @@ class RunResult:
     requests: list[dict] = field(default_factory=list)
 
     def count(self, method: str, path_prefix: str) -> int:
-        return sum(1 for r in self.requests
-                   if r["method"] == method and r["path"].startswith(path_prefix))
+        return sum(
+            1 for r in self.requests if r["method"] == method and r["path"].startswith(path_prefix)
+        )
 
     def list_entry(self, name: str) -> dict:
         return next(e for e in self.report["lists"] if e["list_name"] == name)
@@ -95,8 +97,12 @@ class TargetRunner:
     def run(self, lines: list[str], **config: object) -> RunResult:
         self.runs += 1
         report_path = self.workdir / f"report-{self.runs}.json"
-        settings = {**self.config, "report_path": str(report_path),
-                    "rejects_path": str(self.workdir / f"rejects-{self.runs}.jsonl"), **config}
+        settings = {
+            **self.config,
+            "report_path": str(report_path),
+            "rejects_path": str(self.workdir / f"rejects-{self.runs}.jsonl"),
+            **config,
+        }
         before = len(self.sb.requests)
         error: BaseException | None = None
         try:

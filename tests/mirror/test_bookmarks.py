@@ -24,28 +24,48 @@ def _sync(status: str, count: int) -> dict:
     return {"status": status, "member_count": count, "message": None}
 
 
-def _outcome(name: str, *cohorts: str, removal: str = "ran", reason: str = "",
-             held_share: float | None = None) -> ListOutcome:
-    return ListOutcome(name, cohort_ids=set(cohorts), removal=removal, removal_reason=reason,
-                       held_share=held_share)
+def _outcome(
+    name: str,
+    *cohorts: str,
+    removal: str = "ran",
+    reason: str = "",
+    held_share: float | None = None,
+) -> ListOutcome:
+    return ListOutcome(
+        name, cohort_ids=set(cohorts), removal=removal, removal_reason=reason, held_share=held_share
+    )
 
 
 def _state(*partitions: dict, **other_streams: dict) -> dict:
-    return {"bookmarks": {"cohorts": {}, "cohort_members": {"partitions": list(partitions)},
-                          **other_streams}}
+    return {
+        "bookmarks": {
+            "cohorts": {},
+            "cohort_members": {"partitions": list(partitions)},
+            **other_streams,
+        }
+    }
 
 
 def _partition(cohort_id: str, **extra: object) -> dict:
-    return {"context": {"cohort_id": cohort_id}, "last_computed": "2026-11-30T10:00:00+00:00",
-            "export_options": "props=1", **extra}
+    return {
+        "context": {"cohort_id": cohort_id},
+        "last_computed": "2026-11-30T10:00:00+00:00",
+        "export_options": "props=1",
+        **extra,
+    }
 
 
 def test_mirror_a_list_not_brought_to_its_cohorts_leaves_every_feeder_pending():
-    lists = [_outcome("Everyone", "a", "b", removal="skipped", reason="cohort b is failed"),
-             _outcome("Solo", "c")]
-    judgement = judge(lists, {"a": _sync("complete", 5), "b": _sync("failed", 2),
-                              "c": _sync("complete", 3)},
-                      {"a": 5, "b": 2, "c": 3}, mirror=True)
+    lists = [
+        _outcome("Everyone", "a", "b", removal="skipped", reason="cohort b is failed"),
+        _outcome("Solo", "c"),
+    ]
+    judgement = judge(
+        lists,
+        {"a": _sync("complete", 5), "b": _sync("failed", 2), "c": _sync("complete", 3)},
+        {"a": 5, "b": 2, "c": 3},
+        mirror=True,
+    )
     assert judgement.lists["Everyone"].status == PENDING
     assert judgement.lists["Solo"].status == CONVERGED
     assert judgement.cohorts["a"].status == PENDING  # complete, but its list is not converged
@@ -55,12 +75,13 @@ def test_mirror_a_list_not_brought_to_its_cohorts_leaves_every_feeder_pending():
 
 
 def test_mirror_the_guard_holds_and_says_how_to_apply():
-    lists = [_outcome("L", "a", removal="skipped", reason="would remove 30 of 100",
-                      held_share=0.3)]
+    lists = [_outcome("L", "a", removal="skipped", reason="would remove 30 of 100", held_share=0.3)]
     verdict = judge(lists, {"a": _sync("complete", 70)}, {"a": 70}, mirror=True).cohorts["a"]
     assert verdict.status == HELD
-    assert verdict.apply == ('raise max_removal_ratio to 0.3 or more (or unset it) and run once '
-                             'with the tap setting redownload_cohort_ids: ["a"]')
+    assert verdict.apply == (
+        "raise max_removal_ratio to 0.3 or more (or unset it) and run once "
+        'with the tap setting redownload_cohort_ids: ["a"]'
+    )
 
 
 def test_upsert_a_cohort_is_converged_once_delivered_whole_or_unchanged():
@@ -88,8 +109,10 @@ def test_in_progress_only_lists_whose_removal_ran_are_converged():
 def test_mark_state_sets_pending_keeping_the_bookmark_and_an_earlier_since():
     state = _state(_partition("a"), _partition("b", pending={"reason": "old", "since": EARLIER}))
     received = copy.deepcopy(state)
-    verdicts = {"a": CohortVerdict("a", PENDING, "list 'L': export unreadable", ("L",)),
-                "b": CohortVerdict("b", CONVERGED)}
+    verdicts = {
+        "a": CohortVerdict("a", PENDING, "list 'L': export unreadable", ("L",)),
+        "b": CohortVerdict("b", CONVERGED),
+    }
     out = mark_state(state, verdicts, seen={"a": {PENDING: {"since": EARLIER}}}, now=NOW)
     a, b = out["bookmarks"]["cohort_members"]["partitions"]
     assert a["pending"] == {"reason": "list 'L': export unreadable", "since": EARLIER}
@@ -100,14 +123,18 @@ def test_mark_state_sets_pending_keeping_the_bookmark_and_an_earlier_since():
 
 def test_mark_state_held_replaces_pending_and_a_missing_partition_is_added():
     state = _state(_partition("a", pending={"reason": "old", "since": EARLIER}))
-    verdicts = {"a": CohortVerdict("a", HELD, "guard", ("L",), "raise it"),
-                "z": CohortVerdict("z", PENDING, "cohort z is failed")}
+    verdicts = {
+        "a": CohortVerdict("a", HELD, "guard", ("L",), "raise it"),
+        "z": CohortVerdict("z", PENDING, "cohort z is failed"),
+    }
     out = mark_state(state, verdicts, seen={}, now=NOW)
     a, z = out["bookmarks"]["cohort_members"]["partitions"]
     assert "pending" not in a
     assert a["held"] == {"reason": "guard", "since": NOW, "lists": ["L"], "apply": "raise it"}
-    assert z == {"context": {"cohort_id": "z"},
-                 "pending": {"reason": "cohort z is failed", "since": NOW}}
+    assert z == {
+        "context": {"cohort_id": "z"},
+        "pending": {"reason": "cohort z is failed", "since": NOW},
+    }
 
 
 def test_state_of_other_taps_and_unjudged_cohorts_passes_through_unchanged():
@@ -116,8 +143,14 @@ def test_state_of_other_taps_and_unjudged_cohorts_passes_through_unchanged():
     assert mark_state(other_tap, verdicts, seen={}, now=NOW) == other_tap
     held_before = _state(_partition("q", held={"reason": "guard", "since": EARLIER}))
     assert mark_state(held_before, verdicts, seen={}, now=NOW) == {
-        "bookmarks": {"cohorts": {}, "cohort_members": {"partitions": [
-            held_before["bookmarks"]["cohort_members"]["partitions"][0],
-            {"context": {"cohort_id": "a"}, "pending": {"reason": "x", "since": NOW}},
-        ]}}}
+        "bookmarks": {
+            "cohorts": {},
+            "cohort_members": {
+                "partitions": [
+                    held_before["bookmarks"]["cohort_members"]["partitions"][0],
+                    {"context": {"cohort_id": "a"}, "pending": {"reason": "x", "since": NOW}},
+                ]
+            },
+        }
+    }
     assert markers_in(held_before) == {"q": {HELD: {"reason": "guard", "since": EARLIER}}}

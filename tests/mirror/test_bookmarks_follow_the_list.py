@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 COHORT, OTHER = "pwrusr1", "trlrsk2"
 EXPORT_STATUS = r"/v3/marketing/contacts/exports/[^/]+$"
-EXPORT_FAILS = {"status": 200, "body": {"id": "x", "status": "failure",
-                                        "message": "export could not be generated"}}
+EXPORT_FAILS = {
+    "status": 200,
+    "body": {"id": "x", "status": "failure", "message": "export could not be generated"},
+}
 
 
 def _synced_then_churned(sandbox, pipe: Pipeline, cohort: str, remove: int) -> tuple[set, set]:
@@ -78,8 +80,9 @@ def test_after_an_unreadable_export_the_healthy_rerun_removes_the_leavers(
     assert broken.list_entry(list_name(sandbox, COHORT))["pending"]
     assert any(f"Cohort {COHORT} pending since" in w for w in broken_warnings)
     assert not any("@" in w for w in broken_warnings)
-    assert any(f"Cohort {COHORT} pending since {marker['since']}" in w
-               for w in _warnings(caplog)), "the tap says why it downloads again"
+    assert any(
+        f"Cohort {COHORT} pending since {marker['since']}" in w for w in _warnings(caplog)
+    ), "the tap says why it downloads again"
     assert healed.report["pending"] == []
     assert "pending" not in partitions(pipe.state)[COHORT]
 
@@ -96,8 +99,7 @@ def test_a_list_fed_by_two_cohorts_converges_both_after_one_cut_download(sandbox
     before = set(sandbox.sendgrid.member_emails(everyone))
     sandbox.amplitude.churn(COHORT, remove=50)
     sandbox.amplitude.churn(OTHER, remove=40)
-    expected = (sandbox.amplitude.expected_emails(COHORT)
-                | sandbox.amplitude.expected_emails(OTHER))
+    expected = sandbox.amplitude.expected_emails(COHORT) | sandbox.amplitude.expected_emails(OTHER)
     assert before - expected
     sandbox.faults.add("storage", "GET", rf"/files/.*{COHORT}", times=None, truncate_after=3000)
 
@@ -117,17 +119,14 @@ def test_a_list_fed_by_two_cohorts_converges_both_after_one_cut_download(sandbox
     assert pipe.run().downloads == 0
 
 
-def test_a_list_whose_other_cohort_was_not_recomputed_converges_on_the_next_run(
-    sandbox, tmp_path
-):
+def test_a_list_whose_other_cohort_was_not_recomputed_converges_on_the_next_run(sandbox, tmp_path):
     # Only OTHER is recomputed: COHORT is skipped as unchanged, and without its members the
     # list's leavers cannot be told apart, so both stay pending until one run has both whole.
     pipe = Pipeline(sandbox, tmp_path, [COHORT, OTHER], list_name="Everyone")
     assert pipe.run().error is None
     everyone = sandbox.sendgrid.list_by_name("Everyone")["id"]
     sandbox.amplitude.churn(OTHER, remove=40)
-    expected = (sandbox.amplitude.expected_emails(COHORT)
-                | sandbox.amplitude.expected_emails(OTHER))
+    expected = sandbox.amplitude.expected_emails(COHORT) | sandbox.amplitude.expected_emails(OTHER)
 
     one = pipe.run()
     assert one.downloads == 1
@@ -191,8 +190,9 @@ def test_a_removal_held_by_the_guard_is_not_downloaded_again_and_says_how_to_app
     assert waiting.downloads == 0
     assert list_emails(sandbox, COHORT) == before | after
 
-    applied = pipe.run(tap={"redownload_cohort_ids": [COHORT]},
-                       target={"max_removal_ratio": float(needed)})
+    applied = pipe.run(
+        tap={"redownload_cohort_ids": [COHORT]}, target={"max_removal_ratio": float(needed)}
+    )
     assert applied.downloads == 1
     assert list_emails(sandbox, COHORT) == after
     assert applied.report["held"] == []
@@ -218,9 +218,7 @@ def _write_json(path: Path, value: object) -> Path:
     return path
 
 
-def test_a_pipeline_killed_between_upserts_and_removal_converges_on_the_rerun(
-    sandbox, tmp_path
-):
+def test_a_pipeline_killed_between_upserts_and_removal_converges_on_the_rerun(sandbox, tmp_path):
     if not (BIN / "target-sendgrid-contacts").exists():
         pytest.skip("run scripts/setup.sh first (no .venv/bin/target-sendgrid-contacts)")
     pipe = Pipeline(sandbox, tmp_path, [COHORT])
@@ -231,17 +229,25 @@ def test_a_pipeline_killed_between_upserts_and_removal_converges_on_the_rerun(
 
     # The rerun that downloads the pending cohort is killed (SIGKILL) while its removal runs.
     sandbox.sendgrid.config.removal_delay_seconds = 3600
-    tap_cmd = [str(BIN / "tap-amplitude-cohort"),
-               "--config", str(_write_json(tmp_path / "tap.json", pipe.tap_config())),
-               "--state", str(_write_json(tmp_path / "state.json", pipe.state))]
-    target_cmd = [str(BIN / "target-sendgrid-contacts"),
-                  "--config", str(_write_json(tmp_path / "target.json", pipe.target_config))]
+    tap_cmd = [
+        str(BIN / "tap-amplitude-cohort"),
+        "--config",
+        str(_write_json(tmp_path / "tap.json", pipe.tap_config())),
+        "--state",
+        str(_write_json(tmp_path / "state.json", pipe.state)),
+    ]
+    target_cmd = [
+        str(BIN / "target-sendgrid-contacts"),
+        "--config",
+        str(_write_json(tmp_path / "target.json", pipe.target_config)),
+    ]
     out_path = tmp_path / "target-stdout.jsonl"
     seen = len(sandbox.requests)
     with out_path.open("w") as out:
         tap = subprocess.Popen(tap_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        target = subprocess.Popen(target_cmd, stdin=tap.stdout, stdout=out,
-                                  stderr=subprocess.DEVNULL)
+        target = subprocess.Popen(
+            target_cmd, stdin=tap.stdout, stdout=out, stderr=subprocess.DEVNULL
+        )
         tap.stdout.close()
         deadline = time.monotonic() + 120
         removing = False

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.integration
 
 
 def _client(sb) -> SendGridClient:
-    return SendGridClient(requests.Session(), sb.sendgrid_url, sb.sendgrid_api_key,
-                          max_attempts=2, backoff_seconds=0.01)
+    return SendGridClient(
+        requests.Session(),
+        sb.sendgrid_url,
+        sb.sendgrid_api_key,
+        max_attempts=2,
+        backoff_seconds=0.01,
+    )
 
 
 def _plan(sb) -> str:
@@ -31,9 +36,13 @@ def _list_with_members(sb, count: int) -> str:
     """A list of Member{n}@Example.com (stored lower-cased); odd members have plan=gold."""
     list_id = sb.sendgrid.create_list("mirror")["id"]
     for n in range(count):
-        sb.sendgrid.add_contact(f"Member{n}@Example.com", first_name=f"First{n}",
-                                last_name=f"Last{n}", list_ids=[list_id],
-                                custom_fields={_plan(sb): "gold"} if n % 2 else None)
+        sb.sendgrid.add_contact(
+            f"Member{n}@Example.com",
+            first_name=f"First{n}",
+            last_name=f"Last{n}",
+            list_ids=[list_id],
+            custom_fields={_plan(sb): "gold"} if n % 2 else None,
+        )
     return list_id
 
 
@@ -42,8 +51,14 @@ def _emails(sb, list_id) -> set[str]:
 
 
 def _load(sb, list_id, tmp_path, timeout=5.0) -> ListSnapshot:
-    return ListSnapshot.load(_client(sb), list_id, custom_field_names={_plan(sb): "plan"},
-                             workdir=tmp_path, poll_interval=0.02, timeout=timeout)
+    return ListSnapshot.load(
+        _client(sb),
+        list_id,
+        custom_field_names={_plan(sb): "plan"},
+        workdir=tmp_path,
+        poll_interval=0.02,
+        timeout=timeout,
+    )
 
 
 def test_snapshot_compare_and_removal_on_the_real_export(sandbox, tmp_path):
@@ -53,13 +68,25 @@ def test_snapshot_compare_and_removal_on_the_real_export(sandbox, tmp_path):
     plan = _plan(sandbox)
     snap = _load(sandbox, list_id, tmp_path)
     assert snap.size == 6
-    assert snap.compare({"email": "member1@example.com", "first_name": "First1",
-                         "last_name": "Last1", "custom_fields": {plan: "gold"}}) == "unchanged"
+    assert (
+        snap.compare(
+            {
+                "email": "member1@example.com",
+                "first_name": "First1",
+                "last_name": "Last1",
+                "custom_fields": {plan: "gold"},
+            }
+        )
+        == "unchanged"
+    )
     assert snap.compare({"email": "member2@example.com", "last_name": "Other"}) == "changed"
-    assert snap.compare({"email": "member3@example.com", "custom_fields": {plan: "silver"}}) \
+    assert (
+        snap.compare({"email": "member3@example.com", "custom_fields": {plan: "silver"}})
         == "changed"
-    assert snap.compare({"email": "member4@example.com", "custom_fields": {plan: "gold"}}) \
-        == "changed"  # member 4 has no plan yet
+    )
+    assert (
+        snap.compare({"email": "member4@example.com", "custom_fields": {plan: "gold"}}) == "changed"
+    )  # member 4 has no plan yet
     assert snap.compare({"email": "new@example.com"}) == "new"
     leavers = list(snap.leavers())
     snap.close()
@@ -93,9 +120,14 @@ def test_dropped_export_download_is_refused(sandbox, tmp_path):
 
 def test_failed_export_is_refused(sandbox, tmp_path):
     list_id = _list_with_members(sandbox, 3)
-    sandbox.faults.add("sendgrid", "GET", r"/v3/marketing/contacts/exports/[^/]+$", times=None,
-                       status=200, body={"id": "x", "status": "failure",
-                                         "message": "export could not be generated"})
+    sandbox.faults.add(
+        "sendgrid",
+        "GET",
+        r"/v3/marketing/contacts/exports/[^/]+$",
+        times=None,
+        status=200,
+        body={"id": "x", "status": "failure", "message": "export could not be generated"},
+    )
     with pytest.raises(ExportFailedError, match="could not be generated"):
         _load(sandbox, list_id, tmp_path)
 
@@ -113,8 +145,14 @@ def test_slow_export_waits_within_the_bound_and_fails_past_it(sandbox_factory, t
 def test_removal_confirmed_by_count_when_jobs_cannot_be_polled(sandbox, tmp_path):
     list_id = _list_with_members(sandbox, 450)
     ids = [m["id"] for m in sandbox.sendgrid.members(list_id)][:420]
-    sandbox.faults.add("sendgrid", "GET", r"/v3/marketing/contacts/imports/", times=None,
-                       status=404, body={"errors": [{"field": None, "message": "not found"}]})
+    sandbox.faults.add(
+        "sendgrid",
+        "GET",
+        r"/v3/marketing/contacts/imports/",
+        times=None,
+        status=404,
+        body={"errors": [{"field": None, "message": "not found"}]},
+    )
     removed = remove_from_list(_client(sandbox), list_id, ids, poll_interval=0.02, timeout=5)
     assert removed == 420
     assert len(_emails(sandbox, list_id)) == 30

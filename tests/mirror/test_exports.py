@@ -64,16 +64,19 @@ def test_empty_file_is_an_empty_list(client, mock_export):
 
 def test_export_failure_is_a_clear_error(client, requests_mock):
     requests_mock.post(f"{BASE}/v3/marketing/contacts/exports", status_code=202, json={"id": "e9"})
-    requests_mock.get(f"{BASE}/v3/marketing/contacts/exports/e9",
-                      json={"id": "e9", "status": "failure", "message": "export limit reached"})
+    requests_mock.get(
+        f"{BASE}/v3/marketing/contacts/exports/e9",
+        json={"id": "e9", "status": "failure", "message": "export limit reached"},
+    )
     with pytest.raises(ExportFailedError, match="export limit reached"):
         _rows(client)
 
 
 def test_export_that_never_gets_ready_times_out(client, requests_mock):
     requests_mock.post(f"{BASE}/v3/marketing/contacts/exports", status_code=202, json={"id": "e9"})
-    requests_mock.get(f"{BASE}/v3/marketing/contacts/exports/e9",
-                      json={"id": "e9", "status": "pending"})
+    requests_mock.get(
+        f"{BASE}/v3/marketing/contacts/exports/e9", json={"id": "e9", "status": "pending"}
+    )
     with pytest.raises(ExportTimeoutError, match=r"not ready after 0\.2 s"):
         _rows(client, timeout=0.2)
     assert requests_mock.call_count >= 3  # it kept polling until the bound

@@ -56,8 +56,9 @@ def test_churn_adds_joiners_removes_leavers_and_updates_renamed(sandbox, tmp_pat
 
 
 def test_second_sync_of_a_cohort_sends_only_the_changes(sandbox, tmp_path):
-    runner = TargetRunner(sandbox, tmp_path, custom_fields=CUSTOM_FIELDS,
-                          create_missing_custom_fields=True)
+    runner = TargetRunner(
+        sandbox, tmp_path, custom_fields=CUSTOM_FIELDS, create_missing_custom_fields=True
+    )
     first = runner.run(singer_input(sandbox, ["pwrusr1"]))
     assert first.error is None
     assert first.count("PUT", PUT_CONTACTS) >= 1
@@ -109,8 +110,9 @@ def test_empty_cohort_delivered_whole_empties_its_list(sandbox, tmp_path):
 def test_person_added_to_the_list_by_hand_is_removed(sandbox, tmp_path):
     runner = TargetRunner(sandbox, tmp_path)
     assert runner.run(singer_input(sandbox, ["trlrsk2"])).error is None
-    sandbox.sendgrid.add_contact("Added.By@Hand.example.com", first_name="Hand",
-                                 list_ids=[list_id(sandbox, "trlrsk2")])
+    sandbox.sendgrid.add_contact(
+        "Added.By@Hand.example.com", first_name="Hand", list_ids=[list_id(sandbox, "trlrsk2")]
+    )
     assert "added.by@hand.example.com" in list_emails(sandbox, "trlrsk2")
 
     second = runner.run(singer_input(sandbox, ["trlrsk2"]))
@@ -125,8 +127,9 @@ def test_leaving_one_list_keeps_the_contact_on_the_other(sandbox, tmp_path):
     assert runner.run(singer_input(sandbox, ["pwrusr1", "trlrsk2"])).error is None
     in_both = list_emails(sandbox, "pwrusr1") & list_emails(sandbox, "trlrsk2")
     assert in_both, "the seeded cohorts share members"
-    leaving = next(m for m in sandbox.generator.members("trlrsk2")
-                   if m["expected_email"] in in_both)
+    leaving = next(
+        m for m in sandbox.generator.members("trlrsk2") if m["expected_email"] in in_both
+    )
     sandbox.generator.churn("trlrsk2", remove_indices=[leaving["index"]])
     assert leaving["expected_email"] not in sandbox.generator.expected_emails("trlrsk2")
 
@@ -147,8 +150,9 @@ def test_mixed_case_emails_already_in_the_list_are_kept_and_not_resent(sandbox, 
             last.setdefault(member["expected_email"], member["last_name"])
     hand_added = sorted(e for e in kept if len(last[e]) <= 50)[:20]
     for email in hand_added:
-        sandbox.sendgrid.add_contact(email.upper(), first_name=kept[email],
-                                     last_name=last[email], list_ids=[existing])
+        sandbox.sendgrid.add_contact(
+            email.upper(), first_name=kept[email], last_name=last[email], list_ids=[existing]
+        )
 
     result = TargetRunner(sandbox, tmp_path).run(singer_input(sandbox, ["trlrsk2"]))
     assert result.error is None

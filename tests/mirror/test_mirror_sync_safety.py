@@ -48,8 +48,9 @@ def _converges(sandbox, runner: TargetRunner, after: set[str]) -> None:
     [
         pytest.param({"status": {COHORT: "unchanged"}}, id="skipped-as-unchanged"),
         pytest.param({"status": {COHORT: "failed"}, "deliver": {COHORT: 100}}, id="failed"),
-        pytest.param({"deliver": {COHORT: 100}, "member_count": {COHORT: 230}},
-                     id="cut-short-count-mismatch"),
+        pytest.param(
+            {"deliver": {COHORT: 100}, "member_count": {COHORT: 230}}, id="cut-short-count-mismatch"
+        ),
         pytest.param({"with_syncs": False}, id="stopped-before-the-completeness-signal"),
         pytest.param({"deliver": {COHORT: 0}, "with_syncs": False}, id="stopped-before-members"),
     ],
@@ -72,8 +73,9 @@ def test_a_list_fed_by_two_cohorts_needs_both_whole(sandbox, tmp_path):
     everyone = sandbox.sendgrid.list_by_name("Everyone")["id"]
     before = set(sandbox.sendgrid.member_emails(everyone))
     sandbox.generator.churn("pwrusr1", remove=10)
-    partial = runner.run(singer_input(sandbox, ["pwrusr1", COHORT], status={COHORT: "failed"},
-                                      deliver={COHORT: 50}))
+    partial = runner.run(
+        singer_input(sandbox, ["pwrusr1", COHORT], status={COHORT: "failed"}, deliver={COHORT: 50})
+    )
     assert partial.count("DELETE", REMOVALS) == 0
     assert set(sandbox.sendgrid.member_emails(everyone)) >= before
     whole = runner.run(singer_input(sandbox, ["pwrusr1", COHORT]))
@@ -109,9 +111,14 @@ def test_download_cut_once_is_read_again_in_the_same_run(sandbox, tmp_path):
 def test_failed_export_removes_nobody_and_a_rerun_converges(sandbox, tmp_path):
     runner = TargetRunner(sandbox, tmp_path)
     before, after = _synced_then_churned(sandbox, runner)
-    sandbox.faults.add("sendgrid", "GET", r"/v3/marketing/contacts/exports/[^/]+$", times=None,
-                       status=200, body={"id": "x", "status": "failure",
-                                         "message": "export could not be generated"})
+    sandbox.faults.add(
+        "sendgrid",
+        "GET",
+        r"/v3/marketing/contacts/exports/[^/]+$",
+        times=None,
+        status=200,
+        body={"id": "x", "status": "failure", "message": "export could not be generated"},
+    )
     result = runner.run(singer_input(sandbox, [COHORT]))
     _nobody_removed(sandbox, result, before)
     _refused(result)
@@ -141,8 +148,14 @@ def test_export_slower_than_the_bound_removes_nobody(sandbox_factory, tmp_path):
 def test_failure_while_removing_is_repaired_by_a_rerun(sandbox, tmp_path):
     runner = TargetRunner(sandbox, tmp_path)
     _, after = _synced_then_churned(sandbox, runner)
-    sandbox.faults.add("sendgrid", "DELETE", r"/v3/marketing/lists/.*/contacts", times=None,
-                       status=400, body={"errors": [{"field": None, "message": "boom"}]})
+    sandbox.faults.add(
+        "sendgrid",
+        "DELETE",
+        r"/v3/marketing/lists/.*/contacts",
+        times=None,
+        status=400,
+        body={"errors": [{"field": None, "message": "boom"}]},
+    )
     failed = runner.run(singer_input(sandbox, [COHORT]))
     assert failed.error is not None
     sandbox.faults.clear()
@@ -177,10 +190,12 @@ def test_dry_run_plans_from_the_real_export_and_writes_nothing(sandbox, tmp_path
     assert entry["removed"] == len(before - after)  # planned from the real export
     assert entry["upserted"] == len(after - before)
     assert dry.count("POST", "/v3/marketing/contacts/exports") == 1
-    written = [r for r in dry.requests
-               if r["method"] in ("PUT", "DELETE", "PATCH")
-               or (r["method"] == "POST" and "exports" not in r["path"]
-                   and "search" not in r["path"])]
+    written = [
+        r
+        for r in dry.requests
+        if r["method"] in ("PUT", "DELETE", "PATCH")
+        or (r["method"] == "POST" and "exports" not in r["path"] and "search" not in r["path"])
+    ]
     assert written == []
     assert sandbox.sendgrid.contacts() == contacts_before
     assert list_emails(sandbox, COHORT) == before

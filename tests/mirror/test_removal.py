@@ -30,19 +30,22 @@ def _deleted_ids(requests_mock) -> list[list[str]]:
 
 
 def _remove(client, ids, **kw):
-    return remove_from_list(client, LIST_ID, ids, poll_interval=0.001, timeout=kw.pop("timeout", 5),
-                            **kw)
+    return remove_from_list(
+        client, LIST_ID, ids, poll_interval=0.001, timeout=kw.pop("timeout", 5), **kw
+    )
 
 
 def _jobs(requests_mock, statuses):
     """DELETE answers job-1, job-2, ...; each job answers the given status sequence."""
     counter = iter(range(1, 10_000))
-    requests_mock.delete(LIST_PATH, status_code=202,
-                         json=lambda req, ctx: {"job_id": f"job-{next(counter)}"})
+    requests_mock.delete(
+        LIST_PATH, status_code=202, json=lambda req, ctx: {"job_id": f"job-{next(counter)}"}
+    )
     requests_mock.get(COUNT_PATH, json={"contact_count": 5000})
     for n in range(1, 30):
-        requests_mock.get(f"{IMPORTS}job-{n}", [{"json": {"id": f"job-{n}", "status": s}}
-                                                for s in statuses])
+        requests_mock.get(
+            f"{IMPORTS}job-{n}", [{"json": {"id": f"job-{n}", "status": s}} for s in statuses]
+        )
 
 
 def test_ids_go_in_chunks_and_each_job_is_followed_to_completion(client, requests_mock):
@@ -58,8 +61,10 @@ def test_ids_go_in_chunks_and_each_job_is_followed_to_completion(client, request
     polled = {r.url.rsplit("/", 1)[1] for r in requests_mock.request_history if IMPORTS in r.url}
     assert polled == {"job-1", "job-2", "job-3"}
     # Contacts are only taken off the list: nothing deletes contacts themselves.
-    assert not any(r.path == "/v3/marketing/contacts" and r.method == "DELETE"
-                   for r in requests_mock.request_history)
+    assert not any(
+        r.path == "/v3/marketing/contacts" and r.method == "DELETE"
+        for r in requests_mock.request_history
+    )
 
 
 def test_chunk_size_is_honoured_and_long_ids_shorten_chunks(client, requests_mock):
@@ -85,14 +90,20 @@ def test_a_removal_job_that_errors_is_an_error(client, requests_mock):
 
 def test_unpollable_removal_jobs_are_confirmed_by_the_list_count(client, requests_mock):
     requests_mock.delete(LIST_PATH, status_code=202, json={"job_id": "rm-1"})
-    requests_mock.get(f"{IMPORTS}rm-1", status_code=404,
-                      json={"errors": [{"field": None, "message": "job not found"}]})
-    requests_mock.get(COUNT_PATH, [
-        {"json": {"contact_count": 1000}},  # before removing
-        {"json": {"contact_count": 1000}},  # job still running
-        {"json": {"contact_count": 1000}},
-        {"json": {"contact_count": 550}},   # 450 fewer: done
-    ])
+    requests_mock.get(
+        f"{IMPORTS}rm-1",
+        status_code=404,
+        json={"errors": [{"field": None, "message": "job not found"}]},
+    )
+    requests_mock.get(
+        COUNT_PATH,
+        [
+            {"json": {"contact_count": 1000}},  # before removing
+            {"json": {"contact_count": 1000}},  # job still running
+            {"json": {"contact_count": 1000}},
+            {"json": {"contact_count": 550}},  # 450 fewer: done
+        ],
+    )
     assert _remove(client, [_uuid(n) for n in range(450)]) == 450
     assert len(_deleted_ids(requests_mock)) == 3
     counts = [r for r in requests_mock.request_history if r.url == COUNT_PATH]

@@ -15,13 +15,17 @@ FIELDS = {"e1_T": "plan", "w2": "Score"}  # custom field id -> name
 
 
 def _load(client, tmp_path, fields=FIELDS) -> ListSnapshot:
-    return ListSnapshot.load(client, LIST_ID, custom_field_names=fields, workdir=tmp_path,
-                             poll_interval=0.001, timeout=5)
+    return ListSnapshot.load(
+        client, LIST_ID, custom_field_names=fields, workdir=tmp_path, poll_interval=0.001, timeout=5
+    )
 
 
 def _contact(n: int, **fields) -> dict:
-    contact = {"email": f"person{n}@example.com", "first_name": f"First{n}",
-               "last_name": f"Last{n}"}
+    contact = {
+        "email": f"person{n}@example.com",
+        "first_name": f"First{n}",
+        "last_name": f"Last{n}",
+    }
     contact.update(fields)
     return contact
 
@@ -47,8 +51,10 @@ def test_new_changed_unchanged_and_leavers(snapshot):
 def test_absent_fields_are_not_compared(snapshot):
     # SendGrid keeps omitted fields, so a contact with only an email equals any member.
     assert snapshot.compare({"email": "person1@example.com"}) == "unchanged"
-    assert snapshot.compare({"email": "person2@example.com", "custom_fields": {"e1_T": "gold"}}) \
+    assert (
+        snapshot.compare({"email": "person2@example.com", "custom_fields": {"e1_T": "gold"}})
         == "unchanged"
+    )
 
 
 def test_custom_fields_compare_by_id_against_columns_named_by_name(snapshot):
@@ -71,8 +77,13 @@ def test_text_compares_exactly(snapshot):
 
 
 def test_mixed_case_emails_in_the_list_match_lower_cased_contacts(client, mock_export, tmp_path):
-    mock_export(gz(export_csv([member(1, EMAIL="Person1@Example.COM"),
-                               member(2, EMAIL=" person2@example.com ")])))
+    mock_export(
+        gz(
+            export_csv(
+                [member(1, EMAIL="Person1@Example.COM"), member(2, EMAIL=" person2@example.com ")]
+            )
+        )
+    )
     snap = _load(client, tmp_path)
     assert snap.compare(_contact(1)) == "unchanged"
     assert snap.compare(_contact(2)) == "unchanged"
@@ -81,8 +92,16 @@ def test_mixed_case_emails_in_the_list_match_lower_cased_contacts(client, mock_e
 
 
 def test_two_members_with_one_email_are_both_seen(client, mock_export, tmp_path):
-    mock_export(gz(export_csv([member(1), member(1, EMAIL="PERSON1@example.com",
-                                                 CONTACT_ID="c-dup", FIRST_NAME="Other")])))
+    mock_export(
+        gz(
+            export_csv(
+                [
+                    member(1),
+                    member(1, EMAIL="PERSON1@example.com", CONTACT_ID="c-dup", FIRST_NAME="Other"),
+                ]
+            )
+        )
+    )
     snap = _load(client, tmp_path)
     assert snap.size == 2
     assert snap.compare(_contact(1)) == "changed"  # one of the two differs
@@ -100,22 +119,38 @@ def test_members_without_email_are_leavers(client, mock_export, tmp_path):
 
 def test_dates_compare_across_spellings(client, mock_export, tmp_path):
     header = ["EMAIL", "CONTACT_ID", "SIGNUP"]
-    mock_export(gz(export_csv([
-        {"EMAIL": "a@example.com", "CONTACT_ID": "c-a", "SIGNUP": "03/04/2026"},
-        {"EMAIL": "b@example.com", "CONTACT_ID": "c-b", "SIGNUP": "2026-03-04T10:00:00Z"},
-    ], header=header)))
+    mock_export(
+        gz(
+            export_csv(
+                [
+                    {"EMAIL": "a@example.com", "CONTACT_ID": "c-a", "SIGNUP": "03/04/2026"},
+                    {
+                        "EMAIL": "b@example.com",
+                        "CONTACT_ID": "c-b",
+                        "SIGNUP": "2026-03-04T10:00:00Z",
+                    },
+                ],
+                header=header,
+            )
+        )
+    )
     snap = _load(client, tmp_path, {"d3": "signup"})
-    assert snap.compare({"email": "a@example.com", "custom_fields": {"d3": "2026-03-04"}}) \
+    assert (
+        snap.compare({"email": "a@example.com", "custom_fields": {"d3": "2026-03-04"}})
         == "unchanged"
-    assert snap.compare({"email": "a@example.com", "custom_fields": {"d3": dt.date(2026, 3, 4)}}) \
+    )
+    assert (
+        snap.compare({"email": "a@example.com", "custom_fields": {"d3": dt.date(2026, 3, 4)}})
         == "unchanged"
-    assert snap.compare({"email": "a@example.com", "custom_fields": {"d3": "2026-03-05"}}) \
-        == "changed"
+    )
+    assert (
+        snap.compare({"email": "a@example.com", "custom_fields": {"d3": "2026-03-05"}}) == "changed"
+    )
     moment = dt.datetime(2026, 3, 4, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    assert snap.compare({"email": "b@example.com", "custom_fields": {"d3": moment}}) \
-        == "unchanged"
-    assert snap.compare({"email": "b@example.com", "custom_fields": {"d3": "2026-03-04"}}) \
-        == "changed"
+    assert snap.compare({"email": "b@example.com", "custom_fields": {"d3": moment}}) == "unchanged"
+    assert (
+        snap.compare({"email": "b@example.com", "custom_fields": {"d3": "2026-03-04"}}) == "changed"
+    )
     snap.close()
 
 
@@ -154,8 +189,9 @@ def test_a_failed_load_leaves_no_snapshot_behind(client, mock_export, tmp_path, 
     assert len(downloads) == 2  # read once more, then given up
 
 
-def test_a_download_cut_once_is_read_again_and_kept_whole(client, mock_export, tmp_path,
-                                                          requests_mock):
+def test_a_download_cut_once_is_read_again_and_kept_whole(
+    client, mock_export, tmp_path, requests_mock
+):
     rows = [member(n) for n in range(300)]
     whole = gz(export_csv(rows))
     mock_export(whole)

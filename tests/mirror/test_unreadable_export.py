@@ -24,9 +24,14 @@ def test_an_unreadable_export_spares_its_list_and_the_others_sync(sandbox, tmp_p
     assert all(before[cid] - after[cid] and after[cid] - before[cid] for cid in after)
 
     # The first export status poll (BROKEN's list) says the export failed.
-    rule = sandbox.faults.add("sendgrid", "GET", EXPORT_STATUS, times=1, status=200,
-                              body={"id": "x", "status": "failure",
-                                    "message": "export could not be generated"})
+    rule = sandbox.faults.add(
+        "sendgrid",
+        "GET",
+        EXPORT_STATUS,
+        times=1,
+        status=200,
+        body={"id": "x", "status": "failure", "message": "export could not be generated"},
+    )
     with caplog.at_level(logging.INFO):
         result = runner.run(singer_input(sandbox, [BROKEN, OTHER]))
 

@@ -23,18 +23,28 @@ class Orchestrator:
     dagster_home: Path
     runs_dir: Path
 
-    def meltano(self, *args: str, env: dict[str, str] | None = None,
-                timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def meltano(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 240
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(MELTANO), *args], cwd=ROOT, env={**self.env, **(env or {})},
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
+            [str(MELTANO), *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
             check=False,
         )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [str(MELTANO), *args], cwd=ROOT, env={**self.env, **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [str(MELTANO), *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             stdin=subprocess.DEVNULL,
         )
 

@@ -64,4 +64,6 @@ def test_meltano_lists_the_schedules_and_cron_can_run_one(sandbox, orchestrator)
     assert {item["name"].rsplit(": ", 1)[1] for item in lists} == {"trlrsk2", "empty03"}
     # The schedule's env gives the group its own report.
     assert {e["cohort_id"] for e in json.loads(report.read_text())["lists"]} == {
-        "trlrsk2", "empty03"}
+        "trlrsk2",
+        "empty03",
+    }

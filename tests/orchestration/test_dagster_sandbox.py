@@ -109,11 +109,16 @@ def test_two_groups_run_in_parallel_with_their_own_state_and_a_failing_one_stops
     assert {e["cohort_id"] for e in reports["cohorts-daily"]["lists"]} == {"trlrsk2", "empty03"}
 
     # Now the daily group fails (a key without Marketing permission) while hourly runs again.
-    requests.post(f"{sandbox.amplitude_url}/_sandbox/cohorts/pwrusr1/churn",
-                  json={"remove": 5, "add": 3, "rename": 0}, timeout=10).raise_for_status()
+    requests.post(
+        f"{sandbox.amplitude_url}/_sandbox/cohorts/pwrusr1/churn",
+        json={"remove": 5, "add": 3, "rename": 0},
+        timeout=10,
+    ).raise_for_status()
     hourly = orchestrator.popen("invoke", "dagster:execute", "cohorts_hourly")
     daily = orchestrator.popen(
-        "invoke", "dagster:execute", "cohorts_daily",
+        "invoke",
+        "dagster:execute",
+        "cohorts_daily",
         env={"TARGET_SENDGRID_CONTACTS_API_KEY": sandbox.sendgrid_restricted_key},
     )
     outputs = [p.communicate(timeout=240)[0] for p in (hourly, daily)]
@@ -122,8 +127,11 @@ def test_two_groups_run_in_parallel_with_their_own_state_and_a_failing_one_stops
     assert _list_of(sandbox, "pwrusr1") == sandbox.generator.expected_emails("pwrusr1")
 
     with DagsterInstance.from_config(str(orchestrator.dagster_home)) as instance:
-        (failed,) = [r.dagster_run for r in instance.get_run_records()
-                     if r.dagster_run.status == DagsterRunStatus.FAILURE]
+        (failed,) = [
+            r.dagster_run
+            for r in instance.get_run_records()
+            if r.dagster_run.status == DagsterRunStatus.FAILURE
+        ]
         assert failed.job_name == "cohorts_daily"
         (failure,) = _events(instance, failed.run_id, DagsterEventType.STEP_FAILURE)
         description = failure.step_failure_data.user_failure_data.description
@@ -186,8 +194,10 @@ def test_a_tick_while_the_group_still_runs_is_skipped_and_says_why(orchestrator)
 def test_the_run_queue_holds_one_run_per_group_and_four_amplitude_runs(orchestrator):
     with DagsterInstance.from_config(str(orchestrator.dagster_home)) as instance:
         queue = instance.get_concurrency_config().run_queue_config  # what the daemon applies
-        limits = {(limit["key"], json.dumps(limit.get("value"))): limit["limit"]
-                  for limit in queue.tag_concurrency_limits}
+        limits = {
+            (limit["key"], json.dumps(limit.get("value"))): limit["limit"]
+            for limit in queue.tag_concurrency_limits
+        }
     assert limits[("cohort-group", json.dumps({"applyLimitPerUniqueValue": True}))] == 1
     assert limits[("amplitude", "null")] == 4
     defs = _definitions()

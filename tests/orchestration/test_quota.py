@@ -30,7 +30,8 @@ def _project(tmp_path: Path, groups: dict[str, tuple[str, list[str]]]) -> Path:
         f"- name: cohorts-{name}\n  interval: '{interval}'\n  job: cohorts-{name}\n"
         for name, (interval, _) in groups.items()
     )
-    (tmp_path / "meltano.yml").write_text(textwrap.dedent("""\
+    (tmp_path / "meltano.yml").write_text(
+        textwrap.dedent("""\
         default_environment: sandbox
         include_paths: [./cadences.meltano.yml]
         plugins:
@@ -38,7 +39,8 @@ def _project(tmp_path: Path, groups: dict[str, tuple[str, list[str]]]) -> Path:
           - name: tap-amplitude-cohort
           loaders:
           - name: target-sendgrid-contacts
-        """))
+        """)
+    )
     (tmp_path / "cadences.meltano.yml").write_text(
         f"plugins:\n  extractors:\n{extractors}jobs:\n{jobs}schedules:\n{schedules}"
     )
@@ -68,11 +70,16 @@ def test_a_bad_cron_names_the_field():
 
 
 def test_plan_counts_every_run_times_every_cohort_and_suggests_what_fits(tmp_path):
-    project = load_project(_project(tmp_path, {
-        "hourly": ("@hourly", ["aaa1"]),
-        "daily": ("@daily", ["bbb2", "ccc3"]),
-        "once": ("@once", ["ddd4"]),
-    }))
+    project = load_project(
+        _project(
+            tmp_path,
+            {
+                "hourly": ("@hourly", ["aaa1"]),
+                "daily": ("@daily", ["bbb2", "ccc3"]),
+                "once": ("@once", ["ddd4"]),
+            },
+        )
+    )
     result = plan(project)
     by_job = {g.job: g for g in result.groups}
     assert by_job["cohorts-hourly"].downloads_per_month == 744
@@ -105,12 +112,23 @@ def test_too_many_cohorts_even_weekly_says_so(tmp_path):
 
 def test_coinciding_ticks_past_sixty_requests_in_ten_minutes_are_warned(tmp_path):
     ids = [f"c{n}" for n in range(40)]
-    text = render(plan(load_project(_project(tmp_path, {
-        "a": ("@daily", ids[:30]),
-        "b": ("0 0 * * 0", ids[30:]),
-        "c": ("*/5 * * * 0", ["z1", "z2", "z3", "z4", "z5", "z6", "z7", "z8", "z9", "z10",
-                              "z11"]),
-    }))))
+    text = render(
+        plan(
+            load_project(
+                _project(
+                    tmp_path,
+                    {
+                        "a": ("@daily", ids[:30]),
+                        "b": ("0 0 * * 0", ids[30:]),
+                        "c": (
+                            "*/5 * * * 0",
+                            ["z1", "z2", "z3", "z4", "z5", "z6", "z7", "z8", "z9", "z10", "z11"],
+                        ),
+                    },
+                )
+            )
+        )
+    )
     # 30 + 10 + 2 ticks x 11 = 62 requests if they all fall in one window.
     assert "62 cohort requests fall in one 10-minute window" in text
 

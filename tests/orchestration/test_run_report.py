@@ -7,18 +7,44 @@ from orchestrator.run_report import downloads_by_cohort, figures
 PLUGINS = {"extractor": "tap-amplitude-cohort--daily", "loader": "target-sendgrid-contacts"}
 REPORT = {
     "lists": [
-        {"list_name": "[Amplitude] Power users: pwrusr1", "cohort_id": "pwrusr1",
-         "received": 985, "upserted": 13, "created": 10, "updated": 3, "unchanged": 905,
-         "rejected": 67, "rejected_by_reason": {"invalid_email": 23, "missing_email": 32,
-                                                "duplicate_email": 12},
-         "removed": 24, "removal": "done", "removal_reason": None},
-        {"list_name": "[Amplitude] Dormant accounts: empty03", "cohort_id": "empty03",
-         "received": 0, "upserted": 0, "created": 0, "updated": 0, "unchanged": 0,
-         "rejected": 0, "rejected_by_reason": {}, "removed": 0},
+        {
+            "list_name": "[Amplitude] Power users: pwrusr1",
+            "cohort_id": "pwrusr1",
+            "received": 985,
+            "upserted": 13,
+            "created": 10,
+            "updated": 3,
+            "unchanged": 905,
+            "rejected": 67,
+            "rejected_by_reason": {"invalid_email": 23, "missing_email": 32, "duplicate_email": 12},
+            "removed": 24,
+            "removal": "done",
+            "removal_reason": None,
+        },
+        {
+            "list_name": "[Amplitude] Dormant accounts: empty03",
+            "cohort_id": "empty03",
+            "received": 0,
+            "upserted": 0,
+            "created": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "rejected": 0,
+            "rejected_by_reason": {},
+            "removed": 0,
+        },
     ],
-    "totals": {"received": 985, "upserted": 13, "created": 10, "updated": 3, "unchanged": 905,
-               "rejected": 67, "removed": 24, "rejected_by_reason": {"invalid_email": 23},
-               "adds_up": True},
+    "totals": {
+        "received": 985,
+        "upserted": 13,
+        "created": 10,
+        "updated": 3,
+        "unchanged": 905,
+        "rejected": 67,
+        "removed": 24,
+        "rejected_by_reason": {"invalid_email": 23},
+        "adds_up": True,
+    },
 }
 LOG = [
     "2026-12-01T08:37:30.07Z [info     ] tap-amplitude-cohort--daily Cohort pwrusr1 (Power "
@@ -66,9 +92,12 @@ def test_a_target_that_stopped_before_its_report_is_quoted_from_the_log():
 
 
 def test_a_tap_failure_names_the_failed_cohorts():
-    log = [*LOG, "2026-12-01T08:45:47Z [info     ] tap-amplitude-cohort--daily 1 cohort(s) "
-           "failed: pwrusr1 (Power users): the export file was cut short",
-           "2026-12-01T08:45:48Z [error    ] meltano      Extractor failed"]
+    log = [
+        *LOG,
+        "2026-12-01T08:45:47Z [info     ] tap-amplitude-cohort--daily 1 cohort(s) "
+        "failed: pwrusr1 (Power users): the export file was cut short",
+        "2026-12-01T08:45:48Z [error    ] meltano      Extractor failed",
+    ]
     assert figures(None, log, 1, PLUGINS).error == (
         "1 cohort(s) failed: pwrusr1 (Power users): the export file was cut short"
     )

@@ -119,8 +119,11 @@ def test_large_cohort_file_redirects_to_storage_that_matches_the_generator(sandb
     assert [r["email"] for r in by_column] == [m["email"] for m in members]
     assert [r["company"] for r in by_column] == [m["company"] for m in members]
     assert [r["user_id"] for r in by_column] == [m["user_id"] for m in members]
-    assert {r["email"].strip().lower() for r, m in zip(by_column, members, strict=True)
-            if m["expected_email"]} == sandbox.generator.expected_emails("pwrusr1")
+    assert {
+        r["email"].strip().lower()
+        for r, m in zip(by_column, members, strict=True)
+        if m["expected_email"]
+    } == sandbox.generator.expected_emails("pwrusr1")
 
 
 def test_file_link_mints_a_fresh_storage_url_each_call(sandbox):

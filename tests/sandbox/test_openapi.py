@@ -26,12 +26,23 @@ def reference() -> RequestValidator:
     return RequestValidator(compile_bodies=False)
 
 
-def check(validator: RequestValidator, method: str, path: str, body: Any = NO_BODY,
-          query: dict | None = None, content_type: str | None = "application/json"):
+def check(
+    validator: RequestValidator,
+    method: str,
+    path: str,
+    body: Any = NO_BODY,
+    query: dict | None = None,
+    content_type: str | None = "application/json",
+):
     raw = b"" if body is NO_BODY else json.dumps(body).encode()
     return validator.validate(
-        method, path, query=MultiDict(query or {}), headers=Headers(),
-        content_type=content_type if raw else None, raw_body=raw, body=body,
+        method,
+        path,
+        query=MultiDict(query or {}),
+        headers=Headers(),
+        content_type=content_type if raw else None,
+        raw_body=raw,
+        body=body,
     )
 
 
@@ -49,17 +60,39 @@ def check(validator: RequestValidator, method: str, path: str, body: Any = NO_BO
         ("PUT", "/v3/marketing/contacts", NO_BODY, None, None, "missing"),
         ("PUT", "/v3/marketing/contacts", {"list_ids": []}, None, "contacts", "required"),
         ("PUT", "/v3/marketing/contacts", {"contacts": []}, None, "contacts", "minItems"),
-        ("PUT", "/v3/marketing/contacts", {"contacts": [{"email": 5}]}, None,
-         "contacts[0].email", "expected string"),
-        ("PUT", "/v3/marketing/contacts",
-         {"contacts": [{"email": "a@b.co", "alternate_emails": ["x"] * 6}]}, None,
-         "contacts[0].alternate_emails", "maxItems"),
-        ("PUT", "/v3/marketing/contacts", {"list_ids": ["nope"], "contacts": [{}]}, None,
-         "list_ids[0]", "uuid"),
-        ("POST", "/v3/marketing/contacts/exports", {"file_type": "CSV"}, None, "file_type",
-         "allowed values"),
-        ("POST", "/v3/marketing/field_definitions", {"name": "x"}, None, "field_type",
-         "required"),
+        (
+            "PUT",
+            "/v3/marketing/contacts",
+            {"contacts": [{"email": 5}]},
+            None,
+            "contacts[0].email",
+            "expected string",
+        ),
+        (
+            "PUT",
+            "/v3/marketing/contacts",
+            {"contacts": [{"email": "a@b.co", "alternate_emails": ["x"] * 6}]},
+            None,
+            "contacts[0].alternate_emails",
+            "maxItems",
+        ),
+        (
+            "PUT",
+            "/v3/marketing/contacts",
+            {"list_ids": ["nope"], "contacts": [{}]},
+            None,
+            "list_ids[0]",
+            "uuid",
+        ),
+        (
+            "POST",
+            "/v3/marketing/contacts/exports",
+            {"file_type": "CSV"},
+            None,
+            "file_type",
+            "allowed values",
+        ),
+        ("POST", "/v3/marketing/field_definitions", {"name": "x"}, None, "field_type", "required"),
         ("POST", "/v3/marketing/lists", {"name": "x" * 101}, None, "name", "maxLength"),
     ],
 )
@@ -81,9 +114,12 @@ def test_wrong_content_type_is_refused(fast):
     [
         ("GET", "/v3/marketing/lists", NO_BODY, {"page_size": "1000", "page_token": "abc"}),
         ("GET", "/v3/scopes", NO_BODY, None),
-        ("PUT", "/v3/marketing/contacts",
-         {"list_ids": [UUID], "contacts": [{"email": "a@b.co", "custom_fields": {"e1_T": 1}}]},
-         None),
+        (
+            "PUT",
+            "/v3/marketing/contacts",
+            {"list_ids": [UUID], "contacts": [{"email": "a@b.co", "custom_fields": {"e1_T": 1}}]},
+            None,
+        ),
         ("POST", "/v3/marketing/contacts/search/emails", {"emails": ["a@b.co"]}, None),
         ("POST", "/v3/marketing/contacts/exports", {"list_ids": [UUID], "file_type": "json"}, None),
         ("DELETE", "/v3/marketing/lists/x/contacts", NO_BODY, {"contact_ids": "a,b"}),
@@ -145,8 +181,12 @@ def _mutations(document: dict, schema: Any, value: Any) -> list[tuple[str, Any, 
     """(label, path, replacement) edits, each expected to make a valid value invalid or not."""
     schema = _resolve(document, schema)
     edits: list[tuple[str, Any, Any]] = [
-        ("null", (), None), ("bool", (), True), ("int", (), 7), ("text", (), "t"),
-        ("list", (), ["t"]), ("object", (), {"t": 1}),
+        ("null", (), None),
+        ("bool", (), True),
+        ("int", (), 7),
+        ("text", (), "t"),
+        ("list", (), ["t"]),
+        ("object", (), {"t": 1}),
     ]
     if "maxLength" in schema:
         edits.append(("too long", (), "y" * (schema["maxLength"] + 1)))
@@ -221,7 +261,8 @@ def test_a_schema_the_compiler_cannot_handle_falls_back_to_openapi_core(tmp_path
         shutil.copy(SPEC_DIR / name, tmp_path / name)
     lists = json.loads((tmp_path / "tsg_mc_lists_v3.json").read_text())
     name_schema = lists["paths"]["/v3/marketing/lists"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"]["properties"]["name"]
+        "application/json"
+    ]["schema"]["properties"]["name"]
     name_schema["not"] = {"const": "forbidden"}  # a keyword the compiler does not implement
     (tmp_path / "tsg_mc_lists_v3.json").write_text(json.dumps(lists))
     with pytest.raises(Exception, match="not"):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sandbox.config import SENDGRID_API_KEY
-from sandbox.sendgrid_testing import Api, Clock, fetch_file, make_app, read_csv_gz
+from sandbox.sendgrid.testing import Api, Clock, fetch_file, make_app, read_csv_gz
 
 
 @pytest.fixture
@@ -64,8 +64,9 @@ def test_a_pending_job_can_already_show_its_counts(api, clock):
 def test_emails_are_stored_lower_cased_and_omitted_fields_keep_their_values(api, clock):
     list_a = api.create_list("a")
     list_b = api.create_list("b")
-    api.upsert([{"email": "Ann.Smith@Example.COM", "first_name": "Ann", "last_name": "Smith"}],
-               [list_a])
+    api.upsert(
+        [{"email": "Ann.Smith@Example.COM", "first_name": "Ann", "last_name": "Smith"}], [list_a]
+    )
     clock.advance(1.0)
     api.upsert([{"email": "ann.smith@example.com", "last_name": "Jones"}], [list_b])
     clock.advance(1.0)
@@ -91,8 +92,19 @@ def test_one_invalid_email_refuses_the_whole_request(api, clock):
 
 @pytest.mark.parametrize(
     "email",
-    ["", "plain", "a@", "@example.com", "a@@example.com", "a b@example.com", "a@example",
-     "a@exa..mple.com", ".a@example.com", "a@example.com,", " a@example.com"],
+    [
+        "",
+        "plain",
+        "a@",
+        "@example.com",
+        "a@@example.com",
+        "a b@example.com",
+        "a@example",
+        "a@exa..mple.com",
+        ".a@example.com",
+        "a@example.com,",
+        " a@example.com",
+    ],
 )
 def test_malformed_emails_are_refused(api, email):
     response = api.upsert([{"email": email}])
@@ -108,8 +120,9 @@ def test_unusual_but_valid_emails_are_accepted(api, email):
 
 
 def test_two_equal_emails_in_one_request_are_refused(api):
-    response = api.upsert([{"email": "a@example.com"}, {"email": "b@example.com"},
-                           {"email": "A@EXAMPLE.com"}])
+    response = api.upsert(
+        [{"email": "a@example.com"}, {"email": "b@example.com"}, {"email": "A@EXAMPLE.com"}]
+    )
     assert response.status_code == 400
     error = response.json["errors"][0]
     assert error["field"] == "contacts[2].email"
@@ -128,21 +141,34 @@ def test_a_body_over_6_000_000_bytes_is_refused_with_413(api):
     contacts = people(17_300, city="c" * 60, address_line_1="a" * 100, address_line_2="b" * 100)
     body = json.dumps({"contacts": contacts}).encode()
     assert 6_000_000 < len(body) < 6 * 1024 * 1024
-    response = api.call("PUT", "/v3/marketing/contacts", data=body, headers={
-        "Authorization": f"Bearer {SENDGRID_API_KEY}", "Content-Type": "application/json"})
+    response = api.call(
+        "PUT",
+        "/v3/marketing/contacts",
+        data=body,
+        headers={"Authorization": f"Bearer {SENDGRID_API_KEY}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert "6000000" in response.json["errors"][0]["message"]
 
     smaller = json.dumps({"contacts": contacts[:16_900]}).encode()
     assert len(smaller) < 6_000_000
-    response = api.call("PUT", "/v3/marketing/contacts", data=smaller, headers={
-        "Authorization": f"Bearer {SENDGRID_API_KEY}", "Content-Type": "application/json"})
+    response = api.call(
+        "PUT",
+        "/v3/marketing/contacts",
+        data=smaller,
+        headers={"Authorization": f"Bearer {SENDGRID_API_KEY}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 202
 
 
 def test_reject_addresses_error_inside_the_job_with_an_errors_file(api, clock):
-    response = api.upsert([{"email": "ok@example.com"}, {"email": "reject+1@example.com"},
-                           {"email": "Reject+2@example.com"}])
+    response = api.upsert(
+        [
+            {"email": "ok@example.com"},
+            {"email": "reject+1@example.com"},
+            {"email": "Reject+2@example.com"},
+        ]
+    )
     assert response.status_code == 202  # the request itself is fine
     clock.advance(1.0)
     job = api.job(response.json["job_id"])
@@ -155,8 +181,9 @@ def test_reject_addresses_error_inside_the_job_with_an_errors_file(api, clock):
     rows = read_csv_gz(data.get_data())
     assert sorted(r["email"] for r in rows) == ["reject+1@example.com", "reject+2@example.com"]
     assert all(r["error"] for r in rows)
-    with_key = fetch_file(api.app, results["errors_url"],
-                          headers={"Authorization": f"Bearer {SENDGRID_API_KEY}"})
+    with_key = fetch_file(
+        api.app, results["errors_url"], headers={"Authorization": f"Bearer {SENDGRID_API_KEY}"}
+    )
     assert with_key.status_code == 400  # storage refuses credentials, like S3
     assert search(api, "reject+1@example.com").status_code == 404
 
@@ -190,8 +217,9 @@ def test_a_job_type_told_to_fail_ends_failed_and_one_told_so_cannot_be_polled(cl
 
     app.state.config.failing_jobs = frozenset({"delete_list_contacts"})
     member = app.state.contact("person0@example.com")["id"]
-    removal = api.delete(f"/v3/marketing/lists/{list_id}/contacts", query_string={
-        "contact_ids": member})
+    removal = api.delete(
+        f"/v3/marketing/lists/{list_id}/contacts", query_string={"contact_ids": member}
+    )
     clock.advance(1)
     job = api.job(removal.json["job_id"])
     assert job["status"] == "failed"
@@ -272,8 +300,10 @@ def test_bad_or_duplicate_field_names_are_refused(api, name):
 
 def test_hand_added_contact_is_immediate(api):
     list_id = api.create_list("by hand")
-    response = api.client.post("/_sandbox/contacts", json={
-        "email": "Walk.In@Example.com", "first_name": "Walk", "list_ids": [list_id]})
+    response = api.client.post(
+        "/_sandbox/contacts",
+        json={"email": "Walk.In@Example.com", "first_name": "Walk", "list_ids": [list_id]},
+    )
     assert response.status_code == 201
     assert api.app.state.member_emails(list_id) == {"walk.in@example.com"}
     found = api.client.get("/_sandbox/contacts", query_string={"email": "walk.in@example.com"})

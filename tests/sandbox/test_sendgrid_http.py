@@ -37,19 +37,29 @@ def test_upsert_job_export_and_download_over_http(sandbox):
     list_id = api.post(f"{base}/v3/marketing/lists", json={"name": "http"}, timeout=5).json()["id"]
     contacts = [{"email": f"User{i}@Example.com", "first_name": f"U{i}"} for i in range(250)]
     contacts.append({"email": "reject+x@example.com"})
-    upsert = api.put(f"{base}/v3/marketing/contacts",
-                     json={"list_ids": [list_id], "contacts": contacts}, timeout=5)
+    upsert = api.put(
+        f"{base}/v3/marketing/contacts",
+        json={"list_ids": [list_id], "contacts": contacts},
+        timeout=5,
+    )
     assert upsert.status_code == 202
-    job = wait_for(api, f"{base}/v3/marketing/contacts/imports/{upsert.json()['job_id']}",
-                   {"completed", "errored", "failed"})
+    job = wait_for(
+        api,
+        f"{base}/v3/marketing/contacts/imports/{upsert.json()['job_id']}",
+        {"completed", "errored", "failed"},
+    )
     assert job["status"] == "errored"
     assert (job["results"]["created_count"], job["results"]["errored_count"]) == (250, 1)
 
-    export = api.post(f"{base}/v3/marketing/contacts/exports",
-                      json={"list_ids": [list_id], "file_type": "csv"}, timeout=5)
+    export = api.post(
+        f"{base}/v3/marketing/contacts/exports",
+        json={"list_ids": [list_id], "file_type": "csv"},
+        timeout=5,
+    )
     assert export.status_code == 202
-    ready = wait_for(api, f"{base}/v3/marketing/contacts/exports/{export.json()['id']}",
-                     {"ready", "failure"})
+    ready = wait_for(
+        api, f"{base}/v3/marketing/contacts/exports/{export.json()['id']}", {"ready", "failure"}
+    )
     (url,) = ready["urls"]
     assert url.startswith(sandbox.storage_url)
     assert requests.get(url, headers=api.headers, timeout=5).status_code == 400  # no API key
@@ -66,8 +76,9 @@ def test_upsert_job_export_and_download_over_http(sandbox):
 
 def test_refused_requests_show_their_violation_in_the_request_log(sandbox):
     api = session_for(sandbox.sendgrid_api_key)
-    response = api.get(f"{sandbox.sendgrid_url}/v3/marketing/lists",
-                       params={"page_size": 5000}, timeout=5)
+    response = api.get(
+        f"{sandbox.sendgrid_url}/v3/marketing/lists", params={"page_size": 5000}, timeout=5
+    )
     assert response.status_code == 400
     (entry,) = [r for r in sandbox.requests if r["service"] == "sendgrid"]
     assert entry["status"] == 400
@@ -94,8 +105,11 @@ def test_concurrent_upserts_are_all_applied(sandbox):
     def send(batch: int) -> str:
         api = session_for(sandbox.sendgrid_api_key)
         contacts = [{"email": f"b{batch}.{i}@example.com"} for i in range(1000)]
-        answer = api.put(f"{base}/v3/marketing/contacts",
-                         json={"list_ids": [list_id], "contacts": contacts}, timeout=10)
+        answer = api.put(
+            f"{base}/v3/marketing/contacts",
+            json={"list_ids": [list_id], "contacts": contacts},
+            timeout=10,
+        )
         assert answer.status_code == 202
         return answer.json()["job_id"]
 
@@ -111,14 +125,23 @@ def test_concurrent_upserts_are_all_applied(sandbox):
 def test_limits_and_permissions_over_http(sandbox):
     base = sandbox.sendgrid_url
     restricted = session_for(sandbox.sendgrid_restricted_key)
-    assert restricted.get(f"{base}/v3/marketing/lists", params={"page_size": 1},
-                          timeout=5).status_code == 403
+    assert (
+        restricted.get(f"{base}/v3/marketing/lists", params={"page_size": 1}, timeout=5).status_code
+        == 403
+    )
     assert restricted.get(f"{base}/v3/scopes", timeout=5).status_code == 200
     assert requests.get(f"{base}/v3/scopes", timeout=5).status_code == 401
 
     api = session_for(sandbox.sendgrid_api_key)
-    contacts = [{"email": f"p{i}@example.com", "address_line_1": "a" * 100,
-                 "address_line_2": "b" * 100, "city": "c" * 60} for i in range(17_300)]
+    contacts = [
+        {
+            "email": f"p{i}@example.com",
+            "address_line_1": "a" * 100,
+            "address_line_2": "b" * 100,
+            "city": "c" * 60,
+        }
+        for i in range(17_300)
+    ]
     too_big = api.put(f"{base}/v3/marketing/contacts", json={"contacts": contacts}, timeout=30)
     assert too_big.status_code == 413
     assert too_big.json()["errors"][0]["field"] is None

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sandbox.config import SENDGRID_API_KEY, SENDGRID_RESTRICTED_KEY
-from sandbox.sendgrid_testing import Api, Clock, fetch_file, make_app, read_csv_gz, violation_of
+from sandbox.sendgrid.testing import Api, Clock, fetch_file, make_app, read_csv_gz, violation_of
 
 
 @pytest.fixture
@@ -130,8 +130,9 @@ def test_removal_job_takes_contacts_off_the_list_only(api, clock):
     members = api.client.get(f"/_sandbox/lists/{list_id}/members").json
     gone = [m["contact_id"] for m in members if m["email"] in ("m1@example.com", "m3@example.com")]
 
-    response = api.delete(f"/v3/marketing/lists/{list_id}/contacts",
-                          query_string={"contact_ids": ",".join(gone)})
+    response = api.delete(
+        f"/v3/marketing/lists/{list_id}/contacts", query_string={"contact_ids": ",".join(gone)}
+    )
     assert response.status_code == 202
     job_id = response.json["job_id"]
     assert api.job(job_id)["status"] == "pending"
@@ -148,15 +149,19 @@ def test_removal_job_takes_contacts_off_the_list_only(api, clock):
 def test_removal_refuses_unknown_lists_too_many_ids_and_non_ids(api, clock):
     list_id = api.create_list("cohort")
     add_members(api, list_id, 1, clock)
-    unknown = api.delete("/v3/marketing/lists/3f1c6a3e-0000-4000-8000-000000000000/contacts",
-                         query_string={"contact_ids": "3f1c6a3e-0000-4000-8000-000000000001"})
+    unknown = api.delete(
+        "/v3/marketing/lists/3f1c6a3e-0000-4000-8000-000000000000/contacts",
+        query_string={"contact_ids": "3f1c6a3e-0000-4000-8000-000000000001"},
+    )
     assert unknown.status_code == 404
     ids = ",".join(f"3f1c6a3e-0000-4000-8000-{i:012x}" for i in range(501))
-    too_many = api.delete(f"/v3/marketing/lists/{list_id}/contacts",
-                          query_string={"contact_ids": ids})
+    too_many = api.delete(
+        f"/v3/marketing/lists/{list_id}/contacts", query_string={"contact_ids": ids}
+    )
     assert too_many.status_code == 400
-    emails = api.delete(f"/v3/marketing/lists/{list_id}/contacts",
-                        query_string={"contact_ids": "m0@example.com"})
+    emails = api.delete(
+        f"/v3/marketing/lists/{list_id}/contacts", query_string={"contact_ids": "m0@example.com"}
+    )
     assert emails.status_code == 400
 
 
@@ -164,8 +169,9 @@ def test_removal_refuses_unknown_lists_too_many_ids_and_non_ids(api, clock):
 
 
 def start_export(api: Api, list_id: str, file_type: str = "csv") -> str:
-    response = api.post("/v3/marketing/contacts/exports",
-                        {"list_ids": [list_id], "file_type": file_type})
+    response = api.post(
+        "/v3/marketing/contacts/exports", {"list_ids": [list_id], "file_type": file_type}
+    )
     assert response.status_code == 202
     assert "_metadata" in response.json
     return response.json["id"]
@@ -175,8 +181,13 @@ def test_export_is_pending_then_ready_with_gzip_csv_urls_fetched_without_auth(ap
     api.app.state.create_field("plan", "Text")
     list_id = api.create_list("cohort")
     other = api.create_list("other")
-    api.upsert([{"email": "a@example.com", "first_name": "Ann", "custom_fields": {"e1_T": "pro"}},
-                {"email": "b@example.com", "last_name": "Bo"}], [list_id])
+    api.upsert(
+        [
+            {"email": "a@example.com", "first_name": "Ann", "custom_fields": {"e1_T": "pro"}},
+            {"email": "b@example.com", "last_name": "Bo"},
+        ],
+        [list_id],
+    )
     api.upsert([{"email": "c@example.com"}], [other])
     clock.advance(1)
     export_id = start_export(api, list_id)
@@ -212,7 +223,9 @@ def test_export_as_json_lines(api, clock):
     lines = gzip.decompress(fetch_file(api.app, url).get_data()).decode().splitlines()
     records = [json.loads(line) for line in lines]
     assert [(r["EMAIL"], r["FIRST_NAME"]) for r in records] == [
-        ("m0@example.com", "M0"), ("m1@example.com", "M1")]
+        ("m0@example.com", "M0"),
+        ("m1@example.com", "M1"),
+    ]
 
 
 def test_export_is_a_snapshot_taken_when_it_becomes_ready(api, clock):
@@ -236,8 +249,11 @@ def test_large_export_is_split_into_several_files(api, clock):
     clock.advance(3)
     ready = api.get(f"/v3/marketing/contacts/exports/{export_id}").json
     assert len(ready["urls"]) == 3
-    emails = [r["EMAIL"] for url in ready["urls"]
-              for r in read_csv_gz(fetch_file(api.app, url).get_data())]
+    emails = [
+        r["EMAIL"]
+        for url in ready["urls"]
+        for r in read_csv_gz(fetch_file(api.app, url).get_data())
+    ]
     assert sorted(emails) == [f"m{i}@example.com" for i in range(5)]
 
 
@@ -252,11 +268,18 @@ def test_large_export_is_split_into_several_files(api, clock):
         ("GET", "/v3/marketing/lists", {"query_string": {"pagesize": 10}}, "pagesize"),
         ("GET", "/v3/marketing/listz", {}, None),
         ("POST", "/v3/marketing/contacts", {"json": {"contacts": []}}, None),
-        ("PUT", "/v3/marketing/contacts",
-         {"json": {"contacts": [{"email": "a@example.com", "first_name": "x" * 51}]}},
-         "contacts[0].first_name"),
-        ("PUT", "/v3/marketing/contacts", {"json": {"list_ids": ["a"], "contacts": []}},
-         "list_ids[0]"),
+        (
+            "PUT",
+            "/v3/marketing/contacts",
+            {"json": {"contacts": [{"email": "a@example.com", "first_name": "x" * 51}]}},
+            "contacts[0].first_name",
+        ),
+        (
+            "PUT",
+            "/v3/marketing/contacts",
+            {"json": {"list_ids": ["a"], "contacts": []}},
+            "list_ids[0]",
+        ),
         ("POST", "/v3/marketing/contacts/exports", {"json": {"file_type": "xlsx"}}, "file_type"),
         ("DELETE", "/v3/marketing/lists/abc/contacts", {}, "contact_ids"),
     ],
@@ -291,7 +314,9 @@ def test_inspection_lists_and_members(api, clock):
     assert lists == [{"id": list_id, "name": "cohort", "member_count": 2}]
     members = api.client.get(f"/_sandbox/lists/{list_id}/members").json
     assert [(m["email"], m["first_name"]) for m in members] == [
-        ("m0@example.com", "M0"), ("m1@example.com", "M1")]
+        ("m0@example.com", "M0"),
+        ("m1@example.com", "M1"),
+    ]
     assert api.client.get("/_sandbox/lists/nope/members").status_code == 404
     assert api.app.inspect.__self__ is api.app
     summary = api.app.state.summary()

@@ -105,8 +105,9 @@ def test_summary_text_names_lists_with_member_counts():
             "downloads_used": 3,
             "download_quota": 500,
             "sendgrid": {
-                "lists": [{"id": "l1", "name": "[Amplitude] Power users: pwrusr1",
-                           "member_count": 932}],
+                "lists": [
+                    {"id": "l1", "name": "[Amplitude] Power users: pwrusr1", "member_count": 932}
+                ],
                 "contacts": 1100,
             },
         }

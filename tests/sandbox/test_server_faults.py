@@ -27,9 +27,12 @@ def _storage_url(sb) -> str:
     request_id = requests.get(
         f"{sb.amplitude_url}/api/5/cohorts/request/pwrusr1", auth=auth, timeout=5
     ).json()["request_id"]
-    while requests.get(
-        f"{sb.amplitude_url}/api/5/cohorts/request-status/{request_id}", auth=auth, timeout=5
-    ).status_code != 200:
+    while (
+        requests.get(
+            f"{sb.amplitude_url}/api/5/cohorts/request-status/{request_id}", auth=auth, timeout=5
+        ).status_code
+        != 200
+    ):
         pass
     return requests.get(
         f"{sb.amplitude_url}/api/5/cohorts/request/{request_id}/file",
@@ -58,8 +61,11 @@ def test_three_services_on_distinct_loopback_ports_and_stop_frees_them():
 
 def test_request_log_records_service_calls_without_credentials(sandbox):
     _cohorts(sandbox)
-    requests.get(f"{sandbox.amplitude_url}/api/5/cohorts/request/pwrusr1?props=1&propKeys=a"
-                 "&propKeys=b", auth=(sandbox.amplitude_api_key, "wrong"), timeout=5)
+    requests.get(
+        f"{sandbox.amplitude_url}/api/5/cohorts/request/pwrusr1?props=1&propKeys=a&propKeys=b",
+        auth=(sandbox.amplitude_api_key, "wrong"),
+        timeout=5,
+    )
     requests.get(f"{sandbox.amplitude_url}/_sandbox/summary", timeout=5)
     log = sandbox.requests
     assert [(r["service"], r["method"], r["path"], r["status"]) for r in log] == [
@@ -112,11 +118,14 @@ def test_respond_fault_hits_only_matching_requests_the_given_number_of_times(san
     assert (first.status_code, first.json(), first.headers["X-Why"]) == (
         503, {"error": "maintenance"}, "test",
     )  # fmt: skip
-    assert requests.post(  # another method is not matched
-        f"{sandbox.amplitude_url}/api/3/cohorts",
-        auth=(sandbox.amplitude_api_key, sandbox.amplitude_secret_key),
-        timeout=5,
-    ).status_code == 405
+    assert (
+        requests.post(  # another method is not matched
+            f"{sandbox.amplitude_url}/api/3/cohorts",
+            auth=(sandbox.amplitude_api_key, sandbox.amplitude_secret_key),
+            timeout=5,
+        ).status_code
+        == 405
+    )
     assert _cohorts(sandbox).status_code == 503
     assert _cohorts(sandbox).status_code == 200  # exhausted after two hits
     assert [r["fault"] for r in sandbox.requests] == ["respond", None, "respond", None]
@@ -196,7 +205,8 @@ def test_drop_fault_closes_the_connection_without_an_answer(sandbox):
 def test_faults_over_http_add_list_and_delete(sandbox):
     base = f"{sandbox.sendgrid_url}/_sandbox/faults"
     added = requests.post(
-        base, json={"service": "amplitude", "path": "cohorts", "status": 500, "times": None},
+        base,
+        json={"service": "amplitude", "path": "cohorts", "status": 500, "times": None},
         timeout=5,
     )
     assert added.status_code == 201

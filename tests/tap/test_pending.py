@@ -11,8 +11,10 @@ from .harness import export_requests, run_tap, tap_config
 
 pytestmark = pytest.mark.integration
 
-MARKER = {"reason": "list '[Amplitude] Trial risk: trlrsk2': list export unreadable",
-          "since": "2026-11-30T09:00:00+00:00"}
+MARKER = {
+    "reason": "list '[Amplitude] Trial risk: trlrsk2': list export unreadable",
+    "since": "2026-11-30T09:00:00+00:00",
+}
 
 
 def _mark(state: dict, cohort_id: str, kind: str, marker: dict) -> dict:
@@ -36,21 +38,26 @@ def test_a_pending_cohort_is_downloaded_again_and_its_marker_goes(sandbox, caplo
     first = run_tap(tap_config(sandbox))
     done = len(export_requests(sandbox))
     with caplog.at_level(logging.INFO):
-        second = run_tap(tap_config(sandbox),
-                         state=_mark(first.final_state, "trlrsk2", "pending", MARKER))
+        second = run_tap(
+            tap_config(sandbox), state=_mark(first.final_state, "trlrsk2", "pending", MARKER)
+        )
     assert _downloaded(sandbox, done) == ["trlrsk2"]  # the others stay skipped
     assert second.syncs()["trlrsk2"]["status"] == "complete"
     assert second.syncs()["pwrusr1"]["status"] == "unchanged"
     assert "pending" not in _partition(second, "trlrsk2")
-    assert any(f"Cohort trlrsk2 pending since {MARKER['since']}: {MARKER['reason']}"
-               in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    assert any(
+        f"Cohort trlrsk2 pending since {MARKER['since']}: {MARKER['reason']}" in r.getMessage()
+        and r.levelno == logging.WARNING
+        for r in caplog.records
+    )
 
 
 def test_a_pending_cohort_whose_download_fails_stays_pending(sandbox):
     first = run_tap(tap_config(sandbox))
     sandbox.faults.add("storage", "GET", r"/files/.*pwrusr1", times=None, truncate_after=3000)
-    second = run_tap(tap_config(sandbox),
-                     state=_mark(first.final_state, "pwrusr1", "pending", MARKER))
+    second = run_tap(
+        tap_config(sandbox), state=_mark(first.final_state, "pwrusr1", "pending", MARKER)
+    )
     assert second.syncs()["pwrusr1"]["status"] == "failed"
     assert _partition(second, "pwrusr1")["pending"] == MARKER
 

@@ -39,8 +39,9 @@ def test_a_signal_during_the_download_fails_the_cohort_and_exits_128_plus_n(
     out_path, err_path = tmp_path / "out.singer", tmp_path / "err.log"
     # Files, not pipes: a full pipe would stall the tap before it reaches the slow download.
     with out_path.open("w") as out_file, err_path.open("w") as err_file:
-        tap = subprocess.Popen([str(TAP), "--config", str(config)], stdout=out_file,
-                               stderr=err_file)
+        tap = subprocess.Popen(
+            [str(TAP), "--config", str(config)], stdout=out_file, stderr=err_file
+        )
         wait_until(lambda: slow.hits >= 1, "the slow download to start")
         tap.send_signal(signum)
         tap.wait(timeout=30)
@@ -57,8 +58,9 @@ def test_a_signal_during_the_download_fails_the_cohort_and_exits_128_plus_n(
     assert syncs == []  # no completeness signal: the target removes nobody
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     partitions = [
-        p for s in states for p in s.get("bookmarks", {}).get("cohort_members", {})
-        .get("partitions", [])
+        p
+        for s in states
+        for p in s.get("bookmarks", {}).get("cohort_members", {}).get("partitions", [])
     ]
     assert not any(p.get("last_computed") for p in partitions)  # no bookmark moved
     assert "@" not in err.replace("growth-team@acme-corp.io", "")

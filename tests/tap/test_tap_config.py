@@ -85,3 +85,24 @@ def test_named_property_keys_are_declared_in_the_schema():
     tap = TapAmplitudeCohort(config={**KEYS, "user_property_keys": ["email", "gp:plan"]})
     props = tap.streams["cohort_members"].schema["properties"]["user_properties"]
     assert set(props["properties"]) == {"email", "plan"}
+
+
+def test_settings_are_read_once_with_the_schema_defaults():
+    tap = TapAmplitudeCohort(config={**KEYS, "cohort_ids": ["a", " a", "b"]})
+    schema = TapAmplitudeCohort.config_jsonschema["properties"]
+    settings = tap.settings
+    assert settings.cohort_ids == ("a", "b")
+    assert settings.poll_interval_seconds == schema["poll_interval_seconds"]["default"]
+    assert settings.max_export_wait_seconds == schema["max_export_wait_seconds"]["default"]
+    assert settings.include_user_properties is schema["include_user_properties"]["default"]
+    assert settings.export_options == "props=1"
+    assert "api_key" not in repr(settings)
+    assert "secret_key" not in repr(settings)
+
+
+def test_a_null_setting_means_its_default():
+    tap = TapAmplitudeCohort(
+        config={**KEYS, "poll_interval_seconds": None, "include_user_properties": None}
+    )
+    assert tap.settings.poll_interval_seconds == 5
+    assert tap.settings.export_options == "props=1"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import as_file
+from sandbox.singer_input import as_file
 
 
 @dataclass

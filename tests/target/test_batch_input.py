@@ -26,33 +26,52 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def target_config(sandbox, tmp_path: Path) -> Path:
-    return write_config(tmp_path / "target.json", {
-        "api_key": sandbox.sendgrid_api_key, "api_url": sandbox.sendgrid_url,
-        "email_field": "user_properties.email", "first_name_field": "user_properties.first_name",
-        "job_poll_interval_seconds": 0.02, "report_path": str(tmp_path / "report.json"),
-    })
+    return write_config(
+        tmp_path / "target.json",
+        {
+            "api_key": sandbox.sendgrid_api_key,
+            "api_url": sandbox.sendgrid_url,
+            "email_field": "user_properties.email",
+            "first_name_field": "user_properties.first_name",
+            "job_poll_interval_seconds": 0.02,
+            "report_path": str(tmp_path / "report.json"),
+        },
+    )
 
 
 def batch_tap_config(sandbox, tmp_path: Path) -> Path:
     batches = tmp_path / "batches"
-    return write_config(tmp_path / "tap.json", tap_config(sandbox, batch_config={
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": batches.as_uri(), "prefix": "run-"},
-        "batch_size": 300,
-    }))
+    return write_config(
+        tmp_path / "tap.json",
+        tap_config(
+            sandbox,
+            batch_config={
+                "encoding": {"format": "jsonl", "compression": "gzip"},
+                "storage": {"root": batches.as_uri(), "prefix": "run-"},
+                "batch_size": 300,
+            },
+        ),
+    )
 
 
 def run_target(sandbox, tmp_path: Path, singer: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "target-sendgrid-contacts"), "--config", str(target_config(sandbox, tmp_path))],
-        input=singer, capture_output=True, text=True, timeout=120, check=False,
+        input=singer,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def tap_output(sandbox, tmp_path: Path) -> str:
     done = subprocess.run(
         [str(BIN / "tap-amplitude-cohort"), "--config", str(batch_tap_config(sandbox, tmp_path))],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return done.stdout
 
@@ -66,11 +85,16 @@ def test_the_tap_piped_into_the_target_with_batch_config_fills_the_lists(sandbox
         pytest.skip("run scripts/setup.sh first")
     tap = subprocess.Popen(
         [str(BIN / "tap-amplitude-cohort"), "--config", str(batch_tap_config(sandbox, tmp_path))],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     target = subprocess.run(
         [str(BIN / "target-sendgrid-contacts"), "--config", str(target_config(sandbox, tmp_path))],
-        stdin=tap.stdout, capture_output=True, text=True, timeout=120, check=False,
+        stdin=tap.stdout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert tap.wait(timeout=60) == 0
     assert target.returncode == 0, target.stderr[-3000:]
@@ -118,8 +142,9 @@ def _bad_json(path: Path) -> str:
     return "line 1 of batch file"
 
 
-@pytest.mark.parametrize("damage", [_missing, _not_gzip, _cut_short, _bad_json],
-                         ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "damage", [_missing, _not_gzip, _cut_short, _bad_json], ids=lambda f: f.__name__.strip("_")
+)
 def test_a_missing_or_damaged_batch_file_stops_the_run_without_state(damage, sandbox, tmp_path):
     singer = tap_output(sandbox, tmp_path)
     broken = _members_file(tmp_path)
@@ -158,11 +183,14 @@ def test_the_sdk_batch_hook_of_a_sink_takes_the_records_in_too(sandbox, tmp_path
     from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from target_sendgrid_contacts.target import TargetSendGridContacts
 
-    from tests.singer_input import cohort_lines
+    from sandbox.singer_input import cohort_lines
 
     lines = cohort_lines(sandbox.generator, ["trlrsk2"])
-    members = [json.loads(line)["record"] for line in lines
-               if '"cohort_members"' in line and '"RECORD"' in line]
+    members = [
+        json.loads(line)["record"]
+        for line in lines
+        if '"cohort_members"' in line and '"RECORD"' in line
+    ]
     path = tmp_path / "members.json.gz"
     path.write_bytes(gzip.compress("".join(json.dumps(m) + "\n" for m in members).encode()))
     config = json.loads(target_config(sandbox, tmp_path).read_text())

@@ -11,30 +11,56 @@ import pytest
 pytestmark = pytest.mark.integration
 
 CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "target-sendgrid-contacts"
-MELTANO_TEST_INPUT = "\n".join(
-    json.dumps(message)
-    for message in (
-        {"type": "SCHEMA", "stream": "meltano_test_stream", "key_properties": ["id"],
-         "schema": {"type": "object", "properties": {
-             "id": {"type": "integer"}, "name": {"type": "string"},
-             "created_at": {"type": "string", "format": "date-time"}}}},
-        {"type": "RECORD", "stream": "meltano_test_stream",
-         "record": {"id": 1, "name": "test", "created_at": "2026-11-26T00:00:00Z"}},
-        {"type": "STATE", "value": {"bookmarks": {"meltano_test_stream": {"last": 1}}}},
+MELTANO_TEST_INPUT = (
+    "\n".join(
+        json.dumps(message)
+        for message in (
+            {
+                "type": "SCHEMA",
+                "stream": "meltano_test_stream",
+                "key_properties": ["id"],
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+            {
+                "type": "RECORD",
+                "stream": "meltano_test_stream",
+                "record": {"id": 1, "name": "test", "created_at": "2026-11-26T00:00:00Z"},
+            },
+            {"type": "STATE", "value": {"bookmarks": {"meltano_test_stream": {"last": 1}}}},
+        )
     )
-) + "\n"
+    + "\n"
+)
 
 
 def run_cli(sandbox, tmp_path: Path, api_key: str) -> subprocess.CompletedProcess:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "api_key": api_key, "api_url": sandbox.sendgrid_url,
-        "rejects_path": str(tmp_path / "rejects.jsonl"),
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "api_key": api_key,
+                "api_url": sandbox.sendgrid_url,
+                "rejects_path": str(tmp_path / "rejects.jsonl"),
+            }
+        )
+    )
     if not CLI.exists():
         pytest.skip("run scripts/setup.sh first")
-    return subprocess.run([str(CLI), "--config", str(config)], input=MELTANO_TEST_INPUT,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [str(CLI), "--config", str(config)],
+        input=MELTANO_TEST_INPUT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_config_test_input_is_rejected_with_a_reason_and_the_run_succeeds(sandbox, tmp_path):

@@ -25,8 +25,14 @@ def fake_time() -> FakeTime:
 @pytest.fixture
 def client(fake_time: FakeTime) -> SendGridClient:
     return SendGridClient(
-        requests.Session(), BASE + "/", KEY, max_attempts=4, max_wait_seconds=20,
-        backoff_seconds=0.5, sleep=fake_time.sleep, clock=fake_time.clock,
+        requests.Session(),
+        BASE + "/",
+        KEY,
+        max_attempts=4,
+        max_wait_seconds=20,
+        backoff_seconds=0.5,
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
         monotonic=fake_time.clock,
     )
 
@@ -42,11 +48,17 @@ def test_bearer_auth_and_call_counts_by_endpoint(requests_mock, client):
 
 def test_429_waits_until_rate_limit_reset_with_jitter(requests_mock, client, fake_time):
     reset = int(fake_time.now) + 7
-    requests_mock.put(f"{BASE}/v3/marketing/contacts", [
-        {"status_code": 429, "json": {"errors": [{"field": None, "message": "too many requests"}]},
-         "headers": {"X-RateLimit-Reset": str(reset)}},
-        {"status_code": 202, "json": {"job_id": "j1"}},
-    ])
+    requests_mock.put(
+        f"{BASE}/v3/marketing/contacts",
+        [
+            {
+                "status_code": 429,
+                "json": {"errors": [{"field": None, "message": "too many requests"}]},
+                "headers": {"X-RateLimit-Reset": str(reset)},
+            },
+            {"status_code": 202, "json": {"job_id": "j1"}},
+        ],
+    )
     resp = client.request("PUT", "/v3/marketing/contacts", json={"contacts": []})
     assert resp.json() == {"job_id": "j1"}
     assert len(fake_time.sleeps) == 1
@@ -55,10 +67,13 @@ def test_429_waits_until_rate_limit_reset_with_jitter(requests_mock, client, fak
 
 
 def test_429_wait_is_capped(requests_mock, client, fake_time):
-    requests_mock.get(f"{BASE}/v3/marketing/lists", [
-        {"status_code": 429, "headers": {"X-RateLimit-Reset": str(int(fake_time.now) + 3600)}},
-        {"status_code": 200, "json": {"result": []}},
-    ])
+    requests_mock.get(
+        f"{BASE}/v3/marketing/lists",
+        [
+            {"status_code": 429, "headers": {"X-RateLimit-Reset": str(int(fake_time.now) + 3600)}},
+            {"status_code": 200, "json": {"result": []}},
+        ],
+    )
     client.request("GET", "/v3/marketing/lists")
     assert fake_time.sleeps == [20]
 
@@ -66,12 +81,15 @@ def test_429_wait_is_capped(requests_mock, client, fake_time):
 def test_5xx_and_dropped_connections_are_retried_with_growing_backoff(
     requests_mock, client, fake_time
 ):
-    requests_mock.get(f"{BASE}/v3/marketing/lists", [
-        {"status_code": 503, "text": "unavailable"},
-        {"exc": requests.exceptions.ConnectionError("reset by peer")},
-        {"exc": requests.exceptions.ReadTimeout("slow")},
-        {"status_code": 200, "json": {"result": []}},
-    ])
+    requests_mock.get(
+        f"{BASE}/v3/marketing/lists",
+        [
+            {"status_code": 503, "text": "unavailable"},
+            {"exc": requests.exceptions.ConnectionError("reset by peer")},
+            {"exc": requests.exceptions.ReadTimeout("slow")},
+            {"status_code": 200, "json": {"result": []}},
+        ],
+    )
     assert client.request("GET", "/v3/marketing/lists").status_code == 200
     assert len(fake_time.sleeps) == 3
     assert fake_time.sleeps[0] < fake_time.sleeps[1] < fake_time.sleeps[2]
@@ -92,8 +110,13 @@ def test_non_idempotent_call_is_not_repeated_after_a_dropped_connection(requests
 
 
 def test_4xx_raises_with_sendgrids_message_without_retry(requests_mock, client):
-    requests_mock.put(f"{BASE}/v3/marketing/contacts", status_code=400, json={
-        "errors": [{"field": "contacts[0].email", "message": "Jane.Doe@Example.com is invalid"}]})
+    requests_mock.put(
+        f"{BASE}/v3/marketing/contacts",
+        status_code=400,
+        json={
+            "errors": [{"field": "contacts[0].email", "message": "Jane.Doe@Example.com is invalid"}]
+        },
+    )
     with pytest.raises(SendGridAPIError) as info:
         client.request("PUT", "/v3/marketing/contacts", json={"contacts": []})
     assert requests_mock.call_count == 1
@@ -103,18 +126,29 @@ def test_4xx_raises_with_sendgrids_message_without_retry(requests_mock, client):
 
 
 def test_allowed_status_is_returned(requests_mock, client):
-    requests_mock.post(f"{BASE}/v3/marketing/contacts/search/emails", status_code=404,
-                       json={"errors": [{"message": "contacts not found"}]})
-    resp = client.request("POST", "/v3/marketing/contacts/search/emails",
-                          json={"emails": ["a@b.co"]}, ok=(200,), allow=(404,))
+    requests_mock.post(
+        f"{BASE}/v3/marketing/contacts/search/emails",
+        status_code=404,
+        json={"errors": [{"message": "contacts not found"}]},
+    )
+    resp = client.request(
+        "POST",
+        "/v3/marketing/contacts/search/emails",
+        json={"emails": ["a@b.co"]},
+        ok=(200,),
+        allow=(404,),
+    )
     assert resp.status_code == 404
 
 
 def test_401_and_403_become_plain_sentences_without_the_key(requests_mock, client):
-    requests_mock.get(f"{BASE}/v3/marketing/lists", [
-        {"status_code": 401, "json": {"errors": [{"message": "authorization required"}]}},
-        {"status_code": 403, "json": {"errors": [{"message": "access forbidden"}]}},
-    ])
+    requests_mock.get(
+        f"{BASE}/v3/marketing/lists",
+        [
+            {"status_code": 401, "json": {"errors": [{"message": "authorization required"}]}},
+            {"status_code": 403, "json": {"errors": [{"message": "access forbidden"}]}},
+        ],
+    )
     with pytest.raises(SendGridAPIError) as unauthorized:
         client.request("GET", "/v3/marketing/lists")
     with pytest.raises(SendGridAPIError) as forbidden:
@@ -133,11 +167,14 @@ def test_download_sends_no_api_key_and_retries(requests_mock, client):
 
 
 def test_wait_for_job_polls_until_not_pending(requests_mock, client, fake_time):
-    requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j9", [
-        {"json": {"id": "j9", "status": "pending", "results": {"created_count": 1}}},
-        {"json": {"id": "j9", "status": "pending"}},
-        {"json": {"id": "j9", "status": "completed", "results": {"created_count": 2}}},
-    ])
+    requests_mock.get(
+        f"{BASE}/v3/marketing/contacts/imports/j9",
+        [
+            {"json": {"id": "j9", "status": "pending", "results": {"created_count": 1}}},
+            {"json": {"id": "j9", "status": "pending"}},
+            {"json": {"id": "j9", "status": "completed", "results": {"created_count": 2}}},
+        ],
+    )
     job = client.wait_for_job("j9", poll_interval=1.0, timeout=60)
     assert job["status"] == "completed"
     assert fake_time.sleeps == [1.0, 1.5]
@@ -149,12 +186,15 @@ def test_wait_for_job_times_out(requests_mock, client):
         client.wait_for_job("j9", poll_interval=2.0, timeout=5)
 
 
-@pytest.mark.parametrize(("region", "api_url", "expected"), [
-    ("global", None, "https://api.sendgrid.com"),
-    ("eu", None, "https://api.eu.sendgrid.com"),
-    ("global", "http://127.0.0.1:8762/", "http://127.0.0.1:8762"),
-    ("eu", "https://proxy.example.com", "https://proxy.example.com"),
-])
+@pytest.mark.parametrize(
+    ("region", "api_url", "expected"),
+    [
+        ("global", None, "https://api.sendgrid.com"),
+        ("eu", None, "https://api.eu.sendgrid.com"),
+        ("global", "http://127.0.0.1:8762/", "http://127.0.0.1:8762"),
+        ("eu", "https://proxy.example.com", "https://proxy.example.com"),
+    ],
+)
 def test_api_base_url(region, api_url, expected):
     assert api_base_url(region, api_url) == expected
 
@@ -169,10 +209,13 @@ def test_a_429_seen_by_one_thread_holds_back_its_twin_and_counts_are_shared(
     requests_mock, client, fake_time
 ):
     reset = fake_time.now + 5
-    requests_mock.put(f"{BASE}/v3/marketing/contacts", [
-        {"status_code": 429, "headers": {"X-RateLimit-Reset": str(reset)}},
-        {"status_code": 202, "json": {"job_id": "j"}},
-    ])
+    requests_mock.put(
+        f"{BASE}/v3/marketing/contacts",
+        [
+            {"status_code": 429, "headers": {"X-RateLimit-Reset": str(reset)}},
+            {"status_code": 202, "json": {"job_id": "j"}},
+        ],
+    )
     requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j", json={"status": "pending"})
     twin = client.with_session(requests.Session())  # e.g. the job follower's thread
 
@@ -185,4 +228,6 @@ def test_a_429_seen_by_one_thread_holds_back_its_twin_and_counts_are_shared(
     assert fake_time.sleeps[-1] == pytest.approx(slept)  # the twin waited out the same hold
     assert twin.calls is client.calls
     assert client.calls == {
-        "PUT /v3/marketing/contacts": 2, "GET /v3/marketing/contacts/imports/{id}": 1}
+        "PUT /v3/marketing/contacts": 2,
+        "GET /v3/marketing/contacts/imports/{id}": 1,
+    }

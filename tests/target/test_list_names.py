@@ -12,8 +12,10 @@ from target_sendgrid_contacts.list_names import (
 
 
 def test_default_template_names_a_cohort_like_amplitude_does():
-    assert render_list_name(DEFAULT_TEMPLATE, cohort_id="abc1", cohort_name="Power users",
-                            stream="s") == "[Amplitude] Power users: abc1"
+    assert (
+        render_list_name(DEFAULT_TEMPLATE, cohort_id="abc1", cohort_name="Power users", stream="s")
+        == "[Amplitude] Power users: abc1"
+    )
 
 
 def test_long_cohort_names_are_shortened_so_the_id_survives():
@@ -23,18 +25,21 @@ def test_long_cohort_names_are_shortened_so_the_id_survives():
 
 
 def test_fixed_list_name_wins():
-    namer = ListNamer(list_name="Newsletter", template=DEFAULT_TEMPLATE, stream="s",
-                      has_cohort_fields=True)
+    namer = ListNamer(
+        list_name="Newsletter", template=DEFAULT_TEMPLATE, stream="s", has_cohort_fields=True
+    )
     assert namer.name_for("a", "b") == "Newsletter"
 
 
 def test_stream_without_cohort_fields_goes_to_a_list_named_after_the_stream():
-    namer = ListNamer(list_name=None, template=DEFAULT_TEMPLATE, stream="signups",
-                      has_cohort_fields=False)
+    namer = ListNamer(
+        list_name=None, template=DEFAULT_TEMPLATE, stream="signups", has_cohort_fields=False
+    )
     assert namer.falls_back_to_stream
     assert namer.name_for(None, None) == "signups"
-    stream_template = ListNamer(list_name=None, template="From {stream}", stream="signups",
-                                has_cohort_fields=False)
+    stream_template = ListNamer(
+        list_name=None, template="From {stream}", stream="signups", has_cohort_fields=False
+    )
     assert stream_template.name_for(None, None) == "From signups"
 
 

@@ -40,15 +40,17 @@ def test_a_record_becomes_a_contact_with_trimmed_names_cut_to_fifty():
     long_name = "W" * 60
     mapped = mapper().map(
         {"user_properties": {"email": " A@B.CO ", "first_name": "  Zoë "}, "last": long_name},
-        truncated, Counter(),
+        truncated,
+        Counter(),
     )
     assert mapped.contact == {"email": "a@b.co", "first_name": "Zoë", "last_name": "W" * 50}
     assert truncated == {"last_name": 1}
 
 
 def test_empty_names_are_left_out_so_sendgrid_keeps_its_values():
-    mapped = mapper().map({"user_properties": {"email": "a@b.co", "first_name": "  "}},
-                          Counter(), Counter())
+    mapped = mapper().map(
+        {"user_properties": {"email": "a@b.co", "first_name": "  "}}, Counter(), Counter()
+    )
     assert mapped.contact == {"email": "a@b.co"}
 
 
@@ -60,12 +62,20 @@ def test_rejection_carries_reason_and_no_contact():
 
 def test_custom_fields_are_converted_by_type_and_unconvertible_values_counted():
     unconvertible: Counter[str] = Counter()
-    m = mapper(plan=("p.plan", "Text"), ltv=("p.ltv", "Number"), since=("p.since", "Date"),
-               bad=("p.bad", "Number"))
+    m = mapper(
+        plan=("p.plan", "Text"),
+        ltv=("p.ltv", "Number"),
+        since=("p.since", "Date"),
+        bad=("p.bad", "Number"),
+    )
     record = {
         "user_properties": {"email": "a@b.co"},
-        "p": {"plan": " pro ", "ltv": "12.50", "since": dt.datetime(2025, 3, 4, 5, 6),
-              "bad": "lots"},
+        "p": {
+            "plan": " pro ",
+            "ltv": "12.50",
+            "since": dt.datetime(2025, 3, 4, 5, 6),
+            "bad": "lots",
+        },
     }
     mapped = m.map(record, Counter(), unconvertible)
     assert mapped.contact["custom_fields"] == {"plan": "pro", "ltv": 12.5, "since": "03/04/2025"}

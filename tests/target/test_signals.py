@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.singer_input import cohort_lines
+from sandbox.singer_input import cohort_lines
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +37,26 @@ class TargetProcess:
         if not TARGET.exists():
             pytest.skip("run scripts/setup.sh first")
         config = tmp_path / "config.json"
-        config.write_text(json.dumps({
-            "api_key": sandbox.sendgrid_api_key, "api_url": sandbox.sendgrid_url,
-            "email_field": "user_properties.email", "job_poll_interval_seconds": 0.02,
-            "report_path": str(tmp_path / "report.json"),
-        }))
+        config.write_text(
+            json.dumps(
+                {
+                    "api_key": sandbox.sendgrid_api_key,
+                    "api_url": sandbox.sendgrid_url,
+                    "email_field": "user_properties.email",
+                    "job_poll_interval_seconds": 0.02,
+                    "report_path": str(tmp_path / "report.json"),
+                }
+            )
+        )
         self.out, self.err = tmp_path / "out.singer", tmp_path / "err.log"
         with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen([str(TARGET), "--config", str(config)], stdin=stdin,
-                                         stdout=out, stderr=err, text=True)
+            self.proc = subprocess.Popen(
+                [str(TARGET), "--config", str(config)],
+                stdin=stdin,
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
 
     def logged(self, text: str) -> bool:
         return text in self.err.read_text()
@@ -95,8 +106,13 @@ def test_a_signal_while_waiting_for_an_import_job_writes_no_state_and_a_rerun_co
     singer.write_text("\n".join(cohort_lines(sandbox.generator, ["trlrsk2"])) + "\n")
     with singer.open() as stdin:
         target = TargetProcess(sandbox, tmp_path, stdin)
-        wait_until(lambda: any(r["method"] == "PUT" and r["path"] == "/v3/marketing/contacts"
-                               for r in sandbox.requests), "the upsert to be sent")
+        wait_until(
+            lambda: any(
+                r["method"] == "PUT" and r["path"] == "/v3/marketing/contacts"
+                for r in sandbox.requests
+            ),
+            "the upsert to be sent",
+        )
         code, out, err = target.stop(signal.SIGTERM)
 
     assert code == 143
@@ -111,9 +127,14 @@ def test_a_signal_while_waiting_for_an_import_job_writes_no_state_and_a_rerun_co
 
     sandbox.config.import_delay_seconds = 0.05  # SendGrid healthy again: the rerun converges
     with singer.open() as stdin:
-        rerun = subprocess.run([str(TARGET), "--config", str(tmp_path / "config.json")],
-                               stdin=stdin, capture_output=True, text=True, timeout=120,
-                               check=False)
+        rerun = subprocess.run(
+            [str(TARGET), "--config", str(tmp_path / "config.json")],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     found = sandbox.sendgrid.list_by_name(name)
     assert sandbox.sendgrid.member_emails(found["id"]) == (

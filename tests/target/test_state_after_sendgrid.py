@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import (
+from sandbox.singer_input import (
     MEMBERS_SCHEMA,
     SYNCS_SCHEMA,
     TARGET_SHAPE,
@@ -88,9 +88,7 @@ def _emails(members: list[dict]) -> set[str]:
     return {m["expected_email"] for m in members}
 
 
-def test_a_mid_run_state_is_written_only_once_its_contacts_are_in_the_list(
-    sandbox, watch_states
-):
+def test_a_mid_run_state_is_written_only_once_its_contacts_are_in_the_list(sandbox, watch_states):
     members = _valid_members(sandbox, 12)
     first, second = members[:6], members[6:]
     lines = _lines(sandbox, first, {"bookmarks": {"part": 1}}, second, {"bookmarks": {"part": 2}})
@@ -108,8 +106,9 @@ def test_a_mid_run_state_is_written_only_once_its_contacts_are_in_the_list(
 
 def test_with_on_invalid_email_fail_state_waits_for_the_end(sandbox, watch_states):
     members = _valid_members(sandbox, 12)
-    lines = _lines(sandbox, members[:6], {"bookmarks": {"part": 1}}, members[6:],
-                   {"bookmarks": {"part": 2}})
+    lines = _lines(
+        sandbox, members[:6], {"bookmarks": {"part": 1}}, members[6:], {"bookmarks": {"part": 2}}
+    )
 
     written, error = watch_states(lines, on_invalid_email="fail")
 
@@ -121,10 +120,20 @@ def test_with_on_invalid_email_fail_state_waits_for_the_end(sandbox, watch_state
 
 def test_with_on_invalid_email_fail_an_invalid_email_lets_no_state_out(sandbox, watch_states):
     members = _valid_members(sandbox, 12)
-    invalid = next(m for m in sandbox.generator.members(COHORT)
-                   if m["category"] in {"invalid_email", "missing_email"})
-    lines = _lines(sandbox, members[:6], {"bookmarks": {"part": 1}}, members[6:9], [invalid],
-                   members[9:], {"bookmarks": {"part": 2}})
+    invalid = next(
+        m
+        for m in sandbox.generator.members(COHORT)
+        if m["category"] in {"invalid_email", "missing_email"}
+    )
+    lines = _lines(
+        sandbox,
+        members[:6],
+        {"bookmarks": {"part": 1}},
+        members[6:9],
+        [invalid],
+        members[9:],
+        {"bookmarks": {"part": 2}},
+    )
 
     written, error = watch_states(lines, on_invalid_email="fail")
 
@@ -148,22 +157,37 @@ def test_no_state_when_the_end_of_the_run_fails(sandbox, watch_states):
 def test_a_dry_run_writes_no_state(sandbox, watch_states):
     # Nothing reached SendGrid: saved state would make an incremental tap skip these records.
     members = _valid_members(sandbox, 12)
-    lines = _lines(sandbox, members[:6], {"bookmarks": {"part": 1}}, members[6:],
-                   {"bookmarks": {"part": 2}})
+    lines = _lines(
+        sandbox, members[:6], {"bookmarks": {"part": 1}}, members[6:], {"bookmarks": {"part": 2}}
+    )
 
     written, error = watch_states(lines, dry_run=True)
 
     assert error is None
     assert written == []
-    assert sandbox.sendgrid.list_by_name(
-        f"[Amplitude] {sandbox.generator.spec(COHORT).name}: {COHORT}"
-    ) is None
+    assert (
+        sandbox.sendgrid.list_by_name(
+            f"[Amplitude] {sandbox.generator.spec(COHORT).name}: {COHORT}"
+        )
+        is None
+    )
 
 
 def _partition_state(last_computed: str, **extra: object) -> dict:
-    return {"bookmarks": {"cohort_members": {"partitions": [
-        {"context": {"cohort_id": COHORT}, "last_computed": last_computed,
-         "export_options": "props=1", **extra}]}}}
+    return {
+        "bookmarks": {
+            "cohort_members": {
+                "partitions": [
+                    {
+                        "context": {"cohort_id": COHORT},
+                        "last_computed": last_computed,
+                        "export_options": "props=1",
+                        **extra,
+                    }
+                ]
+            }
+        }
+    }
 
 
 def test_an_intermediate_state_marks_the_cohort_pending_until_its_list_is_mirrored(
@@ -174,11 +198,14 @@ def test_an_intermediate_state_marks_the_cohort_pending_until_its_list_is_mirror
     members = _valid_members(sandbox, 12)
     name = sandbox.generator.spec(COHORT).name
     bookmark = _partition_state("2026-11-30T10:00:00+00:00")
-    lines = [*_lines(sandbox, members[:6], bookmark, members[6:]),
-             schema("cohort_syncs", SYNCS_SCHEMA, ["cohort_id"]),
-             record("cohort_syncs", TARGET_SHAPE.sync_record(COHORT, name, 12, "complete")),
-             json.dumps({"type": "STATE", "value": _partition_state("2026-11-30T10:00:00+00:00",
-                                                                    other="kept")})]
+    lines = [
+        *_lines(sandbox, members[:6], bookmark, members[6:]),
+        schema("cohort_syncs", SYNCS_SCHEMA, ["cohort_id"]),
+        record("cohort_syncs", TARGET_SHAPE.sync_record(COHORT, name, 12, "complete")),
+        json.dumps(
+            {"type": "STATE", "value": _partition_state("2026-11-30T10:00:00+00:00", other="kept")}
+        ),
+    ]
 
     written, error = watch_states(lines)
 
@@ -208,11 +235,21 @@ def test_a_state_after_a_batch_is_written_only_once_its_contacts_are_in_the_list
     lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
     for part, chunk in enumerate((members[:6], members[6:]), start=1):
         path = tmp_path / f"part-{part}.json.gz"
-        path.write_bytes(gzip.compress("".join(
-            json.dumps(member_record(COHORT, name, m)) + "\n" for m in chunk).encode()))
-        lines.append(json.dumps({"type": "BATCH", "stream": "cohort_members",
-                                 "encoding": {"format": "jsonl", "compression": "gzip"},
-                                 "manifest": [path.as_uri()]}))
+        path.write_bytes(
+            gzip.compress(
+                "".join(json.dumps(member_record(COHORT, name, m)) + "\n" for m in chunk).encode()
+            )
+        )
+        lines.append(
+            json.dumps(
+                {
+                    "type": "BATCH",
+                    "stream": "cohort_members",
+                    "encoding": {"format": "jsonl", "compression": "gzip"},
+                    "manifest": [path.as_uri()],
+                }
+            )
+        )
         lines.append(json.dumps({"type": "STATE", "value": {"bookmarks": {"part": part}}}))
 
     written, error = watch_states(lines)

@@ -8,7 +8,7 @@ import logging
 import pytest
 from target_sendgrid_contacts.sendgrid import lists as lists_module
 
-from tests.singer_input import (
+from sandbox.singer_input import (
     MEMBERS_SCHEMA,
     cohort_lines,
     member_record,
@@ -33,8 +33,10 @@ def members_of(sandbox, name: str) -> set[str]:
 
 def sendgrid_requests(sandbox, method: str | None = None, path: str = "") -> list[dict]:
     return [
-        r for r in sandbox.requests
-        if r["service"] == "sendgrid" and (method is None or r["method"] == method)
+        r
+        for r in sandbox.requests
+        if r["service"] == "sendgrid"
+        and (method is None or r["method"] == method)
         and path in r["path"]
     ]
 
@@ -45,7 +47,8 @@ def violations(sandbox) -> list[dict]:
 
 def writes(sandbox) -> list[dict]:
     return [
-        r for r in sendgrid_requests(sandbox)
+        r
+        for r in sendgrid_requests(sandbox)
         if r["method"] in {"PUT", "DELETE", "PATCH"}
         or (r["method"] == "POST" and not r["path"].endswith("/exports"))
     ]
@@ -68,7 +71,9 @@ def test_first_run_fills_each_list_with_the_valid_deduplicated_emails(sandbox, r
     for entry in result.report["lists"]:
         assert entry["received"] == entry["upserted"] + entry["unchanged"] + entry["rejected"]
     expected_rejects = {
-        "missing_email": 0, "invalid_email": 0, "duplicate_email": 0,
+        "missing_email": 0,
+        "invalid_email": 0,
+        "duplicate_email": 0,
     }
     for cohort_id in COHORTS:
         for member in sandbox.generator.members(cohort_id):
@@ -206,9 +211,7 @@ def test_dry_run_computes_everything_and_writes_nothing(sandbox, run_target):
     leavers = before - sandbox.generator.expected_emails("pwrusr1")
     sandbox.requests.clear()
 
-    result = run_target(
-        cohort_lines(sandbox.generator, COHORTS), raise_errors=True, dry_run=True
-    )
+    result = run_target(cohort_lines(sandbox.generator, COHORTS), raise_errors=True, dry_run=True)
 
     assert writes(sandbox) == []
     assert members_of(sandbox, list_name(sandbox, "pwrusr1")) == before
@@ -242,8 +245,9 @@ def test_key_without_marketing_permission_names_the_fix(sandbox, run_target):
 
 def test_meltano_config_test_record_without_email_is_rejected_not_a_crash(sandbox, run_target):
     lines = [
-        schema("meltano_test_stream", {"type": "object", "properties": {"id": {"type": "string"}}},
-               []),
+        schema(
+            "meltano_test_stream", {"type": "object", "properties": {"id": {"type": "string"}}}, []
+        ),
         record("meltano_test_stream", {"id": "test"}),
     ]
     result = run_target(lines, raise_errors=True, email_field="email")
@@ -304,12 +308,14 @@ def test_max_sendgrid_rejections_tolerates_refusals(sandbox, run_target):
     assert result.report["totals"]["rejected_by_reason"] == {"sendgrid_rejected": 2}
 
 
-def test_a_failed_job_fails_the_run_with_sendgrids_message(sandbox_factory, run_target,
-                                                           target_config):
+def test_a_failed_job_fails_the_run_with_sendgrids_message(
+    sandbox_factory, run_target, target_config
+):
     small = sandbox_factory(contact_limit=10)
     result = run_target(
         cohort_lines(small.generator, ["pwrusr1"]),
-        api_url=small.sendgrid_url, api_key=small.sendgrid_api_key,
+        api_url=small.sendgrid_url,
+        api_key=small.sendgrid_api_key,
     )
     assert result.error is not None
     assert "contact limit" in str(result.error)
@@ -317,8 +323,12 @@ def test_a_failed_job_fails_the_run_with_sendgrids_message(sandbox_factory, run_
 
 
 def test_batches_honour_batch_size_rows_and_group_by_list(sandbox, run_target):
-    run_target(cohort_lines(sandbox.generator, ["pwrusr1", "trlrsk2"]), raise_errors=True,
-               batch_size_rows=100, sync_mode="upsert")
+    run_target(
+        cohort_lines(sandbox.generator, ["pwrusr1", "trlrsk2"]),
+        raise_errors=True,
+        batch_size_rows=100,
+        sync_mode="upsert",
+    )
     puts = sendgrid_requests(sandbox, "PUT", "/v3/marketing/contacts")
     assert len(puts) >= 12
     assert all(r["body_bytes"] <= 6_000_000 for r in puts)
@@ -358,14 +368,16 @@ def test_long_cohort_names_give_list_names_of_100_characters(sandbox, run_target
 
 
 def test_rate_limits_and_server_errors_are_retried(sandbox, run_target):
-    sandbox.faults.add("sendgrid", "PUT", "/v3/marketing/contacts$", times=1, rate_limited=True,
-                       reset_in=0)
+    sandbox.faults.add(
+        "sendgrid", "PUT", "/v3/marketing/contacts$", times=1, rate_limited=True, reset_in=0
+    )
     sandbox.faults.add("sendgrid", "GET", "/imports/", times=1, status=503)
     sandbox.faults.add("sendgrid", "POST", "/v3/marketing/lists$", times=1, status=500)
     sandbox.faults.add("sendgrid", "GET", "/imports/", times=1, drop=True)
 
-    result = run_target(cohort_lines(sandbox.generator, ["trlrsk2"]), raise_errors=True,
-                        sync_mode="upsert")
+    result = run_target(
+        cohort_lines(sandbox.generator, ["trlrsk2"]), raise_errors=True, sync_mode="upsert"
+    )
 
     assert members_of(sandbox, list_name(sandbox, "trlrsk2")) == (
         sandbox.generator.expected_emails("trlrsk2")
@@ -376,8 +388,14 @@ def test_rate_limits_and_server_errors_are_retried(sandbox, run_target):
 
 
 def test_other_client_errors_stop_with_sendgrids_message(sandbox, run_target):
-    sandbox.faults.add("sendgrid", "PUT", "/v3/marketing/contacts$", times=1, status=413,
-                       body={"errors": [{"field": None, "message": "request entity too large"}]})
+    sandbox.faults.add(
+        "sendgrid",
+        "PUT",
+        "/v3/marketing/contacts$",
+        times=1,
+        status=413,
+        body={"errors": [{"field": None, "message": "request entity too large"}]},
+    )
     result = run_target(cohort_lines(sandbox.generator, ["trlrsk2"]), sync_mode="upsert")
     assert result.error is not None
     assert "request entity too large" in str(result.error)
@@ -391,8 +409,10 @@ def test_custom_fields_are_created_typed_and_filled(sandbox, run_target):
         "lifetime_value": "user_properties.lifetime_value",
     }
     result = run_target(
-        cohort_lines(sandbox.generator, ["trlrsk2"]), raise_errors=True,
-        custom_fields=custom, create_missing_custom_fields=True,
+        cohort_lines(sandbox.generator, ["trlrsk2"]),
+        raise_errors=True,
+        custom_fields=custom,
+        create_missing_custom_fields=True,
     )
     fields = {f["name"]: f for f in sandbox.sendgrid.field_definitions()}
     assert fields["plan"]["field_type"] == "Text"
@@ -413,16 +433,19 @@ def test_custom_fields_are_created_typed_and_filled(sandbox, run_target):
 
 
 def test_missing_custom_field_without_create_is_a_clear_error(sandbox, run_target):
-    result = run_target(cohort_lines(sandbox.generator, ["trlrsk2"]),
-                        custom_fields={"plan": "user_properties.plan"})
+    result = run_target(
+        cohort_lines(sandbox.generator, ["trlrsk2"]), custom_fields={"plan": "user_properties.plan"}
+    )
     assert result.error is not None
     assert "create_missing_custom_fields" in str(result.error)
     assert writes(sandbox) == []
 
 
 def test_stream_without_cohort_fields_is_upserted_but_never_mirrored(sandbox, run_target):
-    other = {"type": "object", "properties": {"email": {"type": "string"},
-                                              "name": {"type": "string"}}}
+    other = {
+        "type": "object",
+        "properties": {"email": {"type": "string"}, "name": {"type": "string"}},
+    }
     lines = [schema("signups", other, ["email"])]
     lines += [record("signups", {"email": f"person{i}@example.com"}) for i in range(5)]
     first = run_target(lines, raise_errors=True, email_field="email", list_name="Newsletter")
@@ -448,8 +471,9 @@ def test_progress_is_logged_during_long_runs(sandbox, run_target, monkeypatch):
     from target_sendgrid_contacts import run as run_module
 
     monkeypatch.setattr(run_module, "PROGRESS_EVERY_SECONDS", 0.0)
-    result = run_target(cohort_lines(sandbox.generator, ["pwrusr1"]), raise_errors=True,
-                        batch_size_rows=300)
+    result = run_target(
+        cohort_lines(sandbox.generator, ["pwrusr1"]), raise_errors=True, batch_size_rows=300
+    )
     progress = [line for line in result.log.splitlines() if "Progress:" in line]
     assert progress
     assert "records read" in progress[-1]
@@ -462,8 +486,9 @@ def test_changes_from_many_sink_batches_are_pooled_into_full_requests(sandbox, r
     sandbox.generator.churn("pwrusr1", remove=5, add=5, rename=5)
     puts_before = len(sendgrid_requests(sandbox, "PUT"))
 
-    result = run_target(cohort_lines(sandbox.generator, ["pwrusr1"]), raise_errors=True,
-                        batch_size_rows=200)
+    result = run_target(
+        cohort_lines(sandbox.generator, ["pwrusr1"]), raise_errors=True, batch_size_rows=200
+    )
 
     assert len(sendgrid_requests(sandbox, "PUT")) - puts_before == 1
     assert members_of(sandbox, list_name(sandbox, "pwrusr1")) == (
@@ -474,11 +499,16 @@ def test_changes_from_many_sink_batches_are_pooled_into_full_requests(sandbox, r
 
 def test_a_contact_named_in_a_400_is_set_aside_and_the_rest_sent(sandbox, run_target):
     sandbox.faults.add(
-        "sendgrid", "PUT", "/v3/marketing/contacts$", times=1, status=400,
+        "sendgrid",
+        "PUT",
+        "/v3/marketing/contacts$",
+        times=1,
+        status=400,
         body={"errors": [{"field": "contacts[1].email", "message": "email address is invalid"}]},
     )
-    result = run_target(cohort_lines(sandbox.generator, ["trlrsk2"]), sync_mode="upsert",
-                        max_sendgrid_rejections=1)
+    result = run_target(
+        cohort_lines(sandbox.generator, ["trlrsk2"]), sync_mode="upsert", max_sendgrid_rejections=1
+    )
     assert result.error is None
     refused = [r for r in result.rejects if r["reason"] == "sendgrid_rejected"]
     assert len(refused) == 1
@@ -501,9 +531,13 @@ def test_request_bodies_are_split_at_six_megabytes(sandbox, run_target):
             rec["user_properties"]["company"] = padding
             lines.append(record("cohort_members", rec))
             count += 1
-    result = run_target(lines, raise_errors=True, sync_mode="upsert",
-                        custom_fields={"company": "user_properties.company"},
-                        create_missing_custom_fields=True)
+    result = run_target(
+        lines,
+        raise_errors=True,
+        sync_mode="upsert",
+        custom_fields={"company": "user_properties.company"},
+        create_missing_custom_fields=True,
+    )
     puts = [r for r in sendgrid_requests(sandbox, "PUT") if r["status"] == 202]
     assert count < 30_000
     assert len(puts) >= 2  # not by count: by bytes
@@ -522,7 +556,11 @@ def test_a_400_naming_every_contact_of_a_request_rejects_them_and_the_run_goes_o
     lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
     lines += [record("cohort_members", member_record("pwrusr1", name, m)) for m in valid]
     sandbox.faults.add(
-        "sendgrid", "PUT", "/v3/marketing/contacts$", times=1, status=400,
+        "sendgrid",
+        "PUT",
+        "/v3/marketing/contacts$",
+        times=1,
+        status=400,
         body={"errors": [{"field": "contacts[0].email", "message": "email address is invalid"}]},
     )
     result = run_target(lines, sync_mode="upsert", batch_size_rows=1, max_sendgrid_rejections=1)

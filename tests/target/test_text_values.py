@@ -73,8 +73,10 @@ def test_a_contact_with_odd_names_is_synced_with_clean_names_and_drops_counted()
     names = [
         ({"first": ["Ann", "Marie"], "last": {"family": "Smith"}}, {}),
         ({"first": True, "last": 3}, {"first_name": "true", "last_name": "3"}),
-        ({"first": "An\x00n\x1b", "last": "Sm\x7fith"},
-         {"first_name": "Ann", "last_name": "Smith"}),
+        (
+            {"first": "An\x00n\x1b", "last": "Sm\x7fith"},
+            {"first_name": "Ann", "last_name": "Smith"},
+        ),
     ]
     for extra, expected in names:
         mapped = mapper.map({"email": "a@b.co", **extra}, Counter(), unconvertible)
@@ -86,7 +88,7 @@ def test_a_contact_with_odd_names_is_synced_with_clean_names_and_drops_counted()
 def test_odd_names_reach_sendgrid_clean_and_the_report_counts_what_was_left_empty(
     sandbox, run_target
 ):
-    from tests.singer_input import MEMBERS_SCHEMA, record, schema
+    from sandbox.singer_input import MEMBERS_SCHEMA, record, schema
 
     people = [
         ("ann@example.com", ["Ann", "Marie"], "Sm\x00ith\x1b"),
@@ -95,8 +97,15 @@ def test_odd_names_reach_sendgrid_clean_and_the_report_counts_what_was_left_empt
     ]
     lines = [schema("people", MEMBERS_SCHEMA, ["amplitude_id"])]
     for n, (email, first, last) in enumerate(people):
-        lines.append(record("people", {"amplitude_id": n, "user_properties": {
-            "email": email, "first_name": first, "last_name": last}}))
+        lines.append(
+            record(
+                "people",
+                {
+                    "amplitude_id": n,
+                    "user_properties": {"email": email, "first_name": first, "last_name": last},
+                },
+            )
+        )
 
     result = run_target(lines, list_name="Odd names", raise_errors=True)
 
@@ -106,11 +115,19 @@ def test_odd_names_reach_sendgrid_clean_and_the_report_counts_what_was_left_empt
     assert entry["unconvertible"] == {"first_name": 1, "last_name": 1}
     assert result.report["totals"]["unconvertible"] == {"first_name": 1, "last_name": 1}
     assert "left empty (value did not fit): first_name 1, last_name 1" in result.log
-    stored = {c["email"]: c for c in sandbox.sendgrid.members(
-        sandbox.sendgrid.list_by_name("Odd names")["id"])}
-    assert (stored["ann@example.com"].get("first_name"), stored["ann@example.com"]["last_name"]) \
-        == (None, "Smith")
-    assert (stored["bob@example.com"]["first_name"], stored["bob@example.com"].get("last_name")) \
-        == ("true", None)
-    assert (stored["cy@example.com"]["first_name"], stored["cy@example.com"]["last_name"]) \
-        == ("Cy Ril", "3")
+    stored = {
+        c["email"]: c
+        for c in sandbox.sendgrid.members(sandbox.sendgrid.list_by_name("Odd names")["id"])
+    }
+    assert (
+        stored["ann@example.com"].get("first_name"),
+        stored["ann@example.com"]["last_name"],
+    ) == (None, "Smith")
+    assert (
+        stored["bob@example.com"]["first_name"],
+        stored["bob@example.com"].get("last_name"),
+    ) == ("true", None)
+    assert (stored["cy@example.com"]["first_name"], stored["cy@example.com"]["last_name"]) == (
+        "Cy Ril",
+        "3",
+    )

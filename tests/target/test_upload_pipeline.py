@@ -15,7 +15,7 @@ import pytest
 from target_sendgrid_contacts import upserts as upserts_module
 from target_sendgrid_contacts.target import TargetSendGridContacts
 
-from tests.singer_input import (
+from sandbox.singer_input import (
     MEMBERS_SCHEMA,
     SYNCS_SCHEMA,
     TARGET_SHAPE,
@@ -46,13 +46,19 @@ class Stdout:
             if not line.strip():
                 continue
             found = self._sandbox.sendgrid.list_by_name(self._list_name)
-            self.states.append({
-                "value": json.loads(line),  # a target writes the bare state value
-                "members": set(self._sandbox.sendgrid.member_emails(found["id"])) if found
-                else set(),
-                "job_statuses": [job["status"] for job in self._sandbox.sendgrid.jobs()
-                                 if job["job_type"] == "upsert_contacts"],
-            })
+            self.states.append(
+                {
+                    "value": json.loads(line),  # a target writes the bare state value
+                    "members": set(self._sandbox.sendgrid.member_emails(found["id"]))
+                    if found
+                    else set(),
+                    "job_statuses": [
+                        job["status"]
+                        for job in self._sandbox.sendgrid.jobs()
+                        if job["job_type"] == "upsert_contacts"
+                    ],
+                }
+            )
         return len(text)
 
     def flush(self) -> None:
@@ -73,8 +79,9 @@ def _lines(sandbox, members: list[dict]) -> list[str]:
     lines = [schema("cohort_members", MEMBERS_SCHEMA, ["cohort_id", "amplitude_id"])]
     lines += [record("cohort_members", member_record(COHORT, name, m)) for m in members]
     lines.append(schema("cohort_syncs", SYNCS_SCHEMA, ["cohort_id"]))
-    lines.append(record("cohort_syncs",
-                        TARGET_SHAPE.sync_record(COHORT, name, len(members), "complete")))
+    lines.append(
+        record("cohort_syncs", TARGET_SHAPE.sync_record(COHORT, name, len(members), "complete"))
+    )
     lines.append(json.dumps({"type": "STATE", "value": {"bookmarks": {"done": True}}}))
     return lines
 
@@ -105,13 +112,17 @@ def _run(sandbox, lines: list[str], tmp_path: Path, monkeypatch, **settings: obj
         "states": stdout.states,
         "report": json.loads(report_path.read_text()) if report_path.exists() else {},
         "rejects": [json.loads(line) for line in rejects_path.read_text().splitlines()]
-        if rejects_path.exists() else [],
+        if rejects_path.exists()
+        else [],
     }
 
 
 def _log(sandbox, method: str, path: str = "") -> list[dict]:
-    return [r for r in list(sandbox.requests)
-            if r["service"] == "sendgrid" and r["method"] == method and path in r["path"]]
+    return [
+        r
+        for r in list(sandbox.requests)
+        if r["service"] == "sendgrid" and r["method"] == method and path in r["path"]
+    ]
 
 
 def _accepted_puts(sandbox) -> list[dict]:
@@ -125,8 +136,7 @@ def _with_outsider(sandbox) -> str:
     return created["id"]
 
 
-def test_every_body_is_sent_before_the_first_job_finishes(sandbox_factory, tmp_path,
-                                                          monkeypatch):
+def test_every_body_is_sent_before_the_first_job_finishes(sandbox_factory, tmp_path, monkeypatch):
     delay = 2.0
     sandbox = sandbox_factory(import_delay_seconds=delay)
     members = _members(sandbox)
@@ -153,8 +163,7 @@ def test_state_waits_until_every_job_finished(sandbox_factory, tmp_path, monkeyp
     assert {m["expected_email"] for m in members} <= state["members"]
 
 
-def test_a_mid_run_state_waits_for_the_jobs_sent_before_it(sandbox_factory, tmp_path,
-                                                           monkeypatch):
+def test_a_mid_run_state_waits_for_the_jobs_sent_before_it(sandbox_factory, tmp_path, monkeypatch):
     # Records older than the SDK's age limit make it drain and write STATE mid-stream.
     monkeypatch.setattr(TargetSendGridContacts, "_MAX_RECORD_AGE_IN_MINUTES", 0.0)
     sandbox = sandbox_factory(import_delay_seconds=0.5)
@@ -181,8 +190,9 @@ def test_an_errored_job_mid_pipeline_is_accounted_and_removal_waits_for_every_jo
     for member in refused:
         member["email"] = "reject+" + member["email"].strip()  # the sandbox refuses these
 
-    result = _run(sandbox, _lines(sandbox, members), tmp_path, monkeypatch,
-                  max_sendgrid_rejections=3)
+    result = _run(
+        sandbox, _lines(sandbox, members), tmp_path, monkeypatch, max_sendgrid_rejections=3
+    )
 
     assert result["error"] is None
     totals = result["report"]["totals"]
@@ -197,11 +207,15 @@ def test_an_errored_job_mid_pipeline_is_accounted_and_removal_waits_for_every_jo
     assert removal[0]["ts"] > last_put + delay  # ...only once the last job had ended
     assert len(result["states"]) == 1
     assert result["states"][0]["job_statuses"] == [
-        "completed", "completed", "errored", "completed", "completed"]
+        "completed",
+        "completed",
+        "errored",
+        "completed",
+        "completed",
+    ]
 
 
-def test_a_failed_job_mid_pipeline_blocks_state_and_removal(sandbox_factory, tmp_path,
-                                                            monkeypatch):
+def test_a_failed_job_mid_pipeline_blocks_state_and_removal(sandbox_factory, tmp_path, monkeypatch):
     # One contact (the outsider) is already there: bodies 1 and 2 fit, body 3 passes the limit.
     sandbox = sandbox_factory(import_delay_seconds=1.0, contact_limit=1 + 2 * PER_BODY)
     list_id = _with_outsider(sandbox)
@@ -222,8 +236,9 @@ def test_the_in_flight_bound_holds(sandbox_factory, tmp_path, monkeypatch):
     delay, bound = 1.0, 2
     sandbox = sandbox_factory(import_delay_seconds=delay)
 
-    result = _run(sandbox, _lines(sandbox, _members(sandbox)), tmp_path, monkeypatch,
-                  max_jobs_in_flight=bound)
+    result = _run(
+        sandbox, _lines(sandbox, _members(sandbox)), tmp_path, monkeypatch, max_jobs_in_flight=bound
+    )
 
     assert result["error"] is None
     puts = _accepted_puts(sandbox)
@@ -234,8 +249,7 @@ def test_the_in_flight_bound_holds(sandbox_factory, tmp_path, monkeypatch):
         assert later["ts"] >= earlier["ts"] + delay
 
 
-def test_a_429_on_a_put_holds_back_the_job_polls_in_flight(sandbox_factory, tmp_path,
-                                                           monkeypatch):
+def test_a_429_on_a_put_holds_back_the_job_polls_in_flight(sandbox_factory, tmp_path, monkeypatch):
     sandbox = sandbox_factory(import_delay_seconds=3.0)
     started = upserts_module.start_upsert
     calls = []
@@ -243,8 +257,9 @@ def test_a_429_on_a_put_holds_back_the_job_polls_in_flight(sandbox_factory, tmp_
     def start_upsert(client, body):
         calls.append(body)
         if len(calls) == 3:  # two jobs are pending now: rate-limit the third PUT
-            sandbox.faults.add("sendgrid", "PUT", "/v3/marketing/contacts$", times=1,
-                               rate_limited=True, reset_in=3)
+            sandbox.faults.add(
+                "sendgrid", "PUT", "/v3/marketing/contacts$", times=1, rate_limited=True, reset_in=3
+            )
         return started(client, body)
 
     monkeypatch.setattr(upserts_module, "start_upsert", start_upsert)
@@ -256,15 +271,19 @@ def test_a_429_on_a_put_holds_back_the_job_polls_in_flight(sandbox_factory, tmp_
     limited = next(r for r in _log(sandbox, "PUT") if r["status"] == 429)
     # X-RateLimit-Reset is a whole second at least 2 s away: nobody may call before then,
     # once the 429 is back (a poll already on its way when it came is allowed 0.3 s).
-    during = [r for r in list(sandbox.requests) if r["service"] == "sendgrid"
-              and limited["ts"] + 0.3 < r["ts"] < limited["ts"] + 2.0]
+    during = [
+        r
+        for r in list(sandbox.requests)
+        if r["service"] == "sendgrid" and limited["ts"] + 0.3 < r["ts"] < limited["ts"] + 2.0
+    ]
     assert during == []
     assert _log(sandbox, "GET", "/imports/"), "jobs were polled meanwhile otherwise"
     assert result["report"]["totals"]["upserted"] == len(members)
 
 
-def test_a_stop_signal_in_the_middle_of_an_upload_lets_no_state_out(sandbox_factory, tmp_path,
-                                                                    monkeypatch):
+def test_a_stop_signal_in_the_middle_of_an_upload_lets_no_state_out(
+    sandbox_factory, tmp_path, monkeypatch
+):
     # The SDK's SIGTERM/SIGINT handler drains every sink and writes STATE, from whatever
     # line the main thread was on: here, just after SendGrid answered a body whose job is
     # not followed yet.

@@ -19,35 +19,53 @@ PUT = f"{BASE}/v3/marketing/contacts"
 
 def _items(count: int) -> list[tuple[Item, dict]]:
     return [
-        (Item(f"p{n}@example.com", {"email": f"p{n}@example.com"}, "s", n + 1, {"id": n}),
-         {"email": f"p{n}@example.com"})
+        (
+            Item(f"p{n}@example.com", {"email": f"p{n}@example.com"}, "s", n + 1, {"id": n}),
+            {"email": f"p{n}@example.com"},
+        )
         for n in range(count)
     ]
 
 
 def _refuse(*positions: int) -> dict:
-    return {"status_code": 400, "json": {"errors": [
-        {"field": f"contacts[{p}].email", "message": "email address is invalid"}
-        for p in positions
-    ]}}
+    return {
+        "status_code": 400,
+        "json": {
+            "errors": [
+                {"field": f"contacts[{p}].email", "message": "email address is invalid"}
+                for p in positions
+            ]
+        },
+    }
 
 
 @pytest.fixture
 def uploader(tmp_path) -> Uploader:
     client = SendGridClient(requests.Session(), BASE, "SG.k", max_attempts=1)
-    return Uploader(client, RejectsWriter(tmp_path / "rejects.jsonl"), request_limit=100,
-                    poll_interval=0.001, timeout=5, new_fields=lambda: False)
+    return Uploader(
+        client,
+        RejectsWriter(tmp_path / "rejects.jsonl"),
+        request_limit=100,
+        poll_interval=0.001,
+        timeout=5,
+        new_fields=lambda: False,
+    )
 
 
 def _sent_emails(requests_mock) -> list[list[str]]:
-    return [[c["email"] for c in json.loads(r.body)["contacts"]]
-            for r in requests_mock.request_history if r.method == "PUT"]
+    return [
+        [c["email"] for c in json.loads(r.body)["contacts"]]
+        for r in requests_mock.request_history
+        if r.method == "PUT"
+    ]
 
 
 def test_named_contacts_are_rejected_and_the_rest_resent(uploader, requests_mock):
     requests_mock.put(PUT, [_refuse(1, 3), {"status_code": 202, "json": {"job_id": "j1"}}])
-    requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j1",
-                      json={"status": "completed", "results": {"created_count": 2}})
+    requests_mock.get(
+        f"{BASE}/v3/marketing/contacts/imports/j1",
+        json={"status": "completed", "results": {"created_count": 2}},
+    )
     outcome = ListOutcome("L", received=4)
 
     uploader.upsert(outcome, "list-1", _items(4))
@@ -82,9 +100,7 @@ def _accept(requests_mock, job: dict) -> None:
     requests_mock.get(f"{BASE}/v3/marketing/contacts/imports/j9", json=job)
 
 
-def test_a_job_ending_in_an_undocumented_status_is_not_counted_as_upserted(
-    uploader, requests_mock
-):
+def test_a_job_ending_in_an_undocumented_status_is_not_counted_as_upserted(uploader, requests_mock):
     _accept(requests_mock, {"status": "cancelled", "results": {"requested_count": 3}})
     outcome = ListOutcome("L", received=3)
 
@@ -97,8 +113,10 @@ def test_an_errored_job_without_a_count_rejects_the_contacts_its_errors_file_nam
     uploader, requests_mock
 ):
     errors_url = "https://files.test/errors.csv"
-    _accept(requests_mock, {"status": "errored",
-                            "results": {"requested_count": 3, "errors_url": errors_url}})
+    _accept(
+        requests_mock,
+        {"status": "errored", "results": {"requested_count": 3, "errors_url": errors_url}},
+    )
     requests_mock.get(errors_url, content=b"email,error\np1@example.com,refused\n")
     outcome = ListOutcome("L", received=3)
 
@@ -118,11 +136,24 @@ def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record
     workdir.mkdir()
     rejects = RejectsWriter(tmp_path / "rejects.jsonl")
     client = SendGridClient(requests.Session(), BASE, "SG.k", max_attempts=1)
-    uploader = Uploader(client, rejects, request_limit=100, poll_interval=0.001, timeout=5,
-                        new_fields=lambda: False, max_in_flight=4, workdir=workdir)
+    uploader = Uploader(
+        client,
+        rejects,
+        request_limit=100,
+        poll_interval=0.001,
+        timeout=5,
+        new_fields=lambda: False,
+        max_in_flight=4,
+        workdir=workdir,
+    )
     errors_url = "https://files.test/errors.csv"
-    _accept(requests_mock, {"status": "errored", "results": {
-        "requested_count": 3, "errored_count": 1, "errors_url": errors_url}})
+    _accept(
+        requests_mock,
+        {
+            "status": "errored",
+            "results": {"requested_count": 3, "errored_count": 1, "errors_url": errors_url},
+        },
+    )
     on_disk = []
 
     def errors_file(request, context) -> bytes:
@@ -140,5 +171,6 @@ def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record
     assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 1)
     written = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert [(r["record_number"], r["keys"], r["values"]) for r in written] == [
-        (2, {"id": 1}, {"email": "p1@example.com"})]
+        (2, {"id": 1}, {"email": "p1@example.com"})
+    ]
     assert list(workdir.iterdir()) == []  # personal data gone once the job is accounted

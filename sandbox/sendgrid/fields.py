@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from sandbox.sendgrid_model import (
+from sandbox.sendgrid.model import (
     FIELD_TYPES,
     MAX_CUSTOM_FIELDS,
     RESERVED_FIELDS,

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sandbox.sendgrid_model import EXTRA_FIELDS, Contact
+from sandbox.sendgrid.model import EXTRA_FIELDS, Contact
 
 EXPORT_COLUMNS = (
     "CONTACT_ID",

@@ -11,8 +11,9 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sandbox.generator import PROPERTY_KEYS
+from sandbox.generator import PROPERTY_KEYS, CohortGenerator
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 # JSON schema of the user properties that are not nullable text.
@@ -60,12 +61,14 @@ def members_schema(property_keys: Iterable[str]) -> dict:
 
 
 def schema(stream: str, schema_: dict, keys: list[str]) -> str:
+    """A SCHEMA message line."""
     return json.dumps(
         {"type": "SCHEMA", "stream": stream, "schema": schema_, "key_properties": keys}
     )
 
 
 def record(stream: str, rec: dict) -> str:
+    """A RECORD message line."""
     return json.dumps({"type": "RECORD", "stream": stream, "record": rec})
 
 
@@ -88,6 +91,7 @@ class InputShape:
 
     @property
     def members_schema(self) -> dict:
+        """The cohort_members schema for these property keys."""
         return members_schema(self.property_keys)
 
     def member_record(self, cohort_id: str, cohort_name: str, member: dict) -> dict:
@@ -105,14 +109,14 @@ class InputShape:
         }
 
     def sync_record(self, cohort_id: str, cohort_name: str, count: int, status: str) -> dict:
+        """A cohort_syncs record as the tap emits it."""
         return {
             "cohort_id": cohort_id,
             "cohort_name": cohort_name,
             "cohort_last_computed": self.last_computed,
             "status": status,
             "member_count": count,
-            "message": None if status == "complete" else self.failure_message.format(
-                status=status),
+            "message": None if status == "complete" else self.failure_message.format(status=status),
             "synced_at": SYNCED_AT,
         }
 
@@ -130,7 +134,7 @@ member_record = TARGET_SHAPE.member_record
 
 
 def singer_lines(
-    generator,
+    generator: CohortGenerator,
     cohort_ids: Iterable[str],
     *,
     shape: InputShape = TARGET_SHAPE,
@@ -178,15 +182,22 @@ def singer_lines(
         yield schema("cohort_syncs", SYNCS_SCHEMA, ["cohort_id"])
         for cid in cohort_ids:
             count = member_count.get(cid, delivered[cid] + count_offset.get(cid, 0))
-            yield record("cohort_syncs", shape.sync_record(
-                cid, generator.spec(cid).name, count, status.get(cid, "complete")))
+            yield record(
+                "cohort_syncs",
+                shape.sync_record(
+                    cid, generator.spec(cid).name, count, status.get(cid, "complete")
+                ),
+            )
     yield json.dumps({"type": "STATE", "value": {"bookmarks": shape.final_bookmarks}})
 
 
-def cohort_lines(generator, cohort_ids: Iterable[str], **options: object) -> list[str]:
+def cohort_lines(
+    generator: CohortGenerator, cohort_ids: Iterable[str], **options: Any
+) -> list[str]:
     """``singer_lines`` as a list (the target suite's shape unless ``shape`` is given)."""
     return list(singer_lines(generator, cohort_ids, **options))
 
 
 def as_file(lines: list[str]) -> io.StringIO:
+    """The lines as a Singer input file (one message a line)."""
     return io.StringIO("\n".join(lines) + "\n")

@@ -7,7 +7,7 @@ the OpenAPI documents when ``config.validate_requests`` (400 naming the violatio
 also put in ``environ["sandbox.violation"]`` for the request log), then the operation.
 An operation the documents define but the sandbox does not simulate answers 501.
 
-Sandbox assumptions where SendGrid is silent, beyond those in ``sendgrid_state``: duplicate
+Sandbox assumptions where SendGrid is silent, beyond those in ``sandbox.sendgrid.state``: duplicate
 list names are allowed; two equal emails (ignoring case) in one upsert are refused with
 400; every contact needs an ``email`` (other identifiers are not simulated); a custom field
 value must fit its field's type (Text: string, Number: number, Date: ISO 8601 or
@@ -35,14 +35,14 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.config import SENDGRID_API_KEY, SENDGRID_RESTRICTED_KEY, SandboxConfig
 from sandbox.openapi import NO_BODY, RequestValidator, Violation
-from sandbox.sendgrid_model import (
+from sandbox.sendgrid.model import (
     MAX_BODY_BYTES,
     MAX_REMOVAL_IDS,
     MAX_SEARCH_EMAILS,
     RESERVED_FIELDS,
     ApiError,
 )
-from sandbox.sendgrid_state import SendGridState
+from sandbox.sendgrid.state import SendGridState
 from sandbox.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -143,8 +143,8 @@ class SendGridApp:
 
     def handle(self, request: Request) -> Response:
         """Answer one SendGrid API request."""
-        key = request.headers.get("Authorization", "")
-        key = key[7:].strip() if key[:7].lower() == "bearer " else None
+        header = request.headers.get("Authorization", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else None
         if key not in SCOPES:
             return _error(401, "authorization required")
         data = request.get_data(cache=True)

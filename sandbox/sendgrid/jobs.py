@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.sendgrid_files import iso
+from sandbox.sendgrid.files import iso
 
 EXPORT_TTL_SECONDS = 72 * 3600
 COUNTS = ("requested_count", "created_count", "updated_count", "deleted_count", "errored_count")

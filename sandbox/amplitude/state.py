@@ -1,30 +1,26 @@
-"""Fake Amplitude Behavioral Cohorts API: cohort list, asynchronous export, gzip CSV download."""
+"""The fake Amplitude's state: cohorts and their churn, export jobs, limits and the quota."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
-import json
-import re
 import secrets
 import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
-from sandbox.config import AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY, SandboxConfig
+from sandbox.amplitude.responses import error_answer, text_answer
+from sandbox.cohort_specs import Churn, base_time_ms
+from sandbox.config import SandboxConfig
 from sandbox.generator import (
     AMPLITUDE_MAX_COHORT_SIZE,
     BUILTIN_PROPERTIES,
-    PROPERTY_KEYS,
-    Churn,
     CohortGenerator,
-    base_time_ms,
 )
 from sandbox.storage import Storage
 
@@ -184,26 +180,30 @@ class AmplitudeState:
         """Start an export (counts a download), or return the error response Amplitude gives."""
         with self._lock:
             if cohort_id not in self.generator.specs:
-                return _error(404, f"Cohort {cohort_id} not found")
+                return error_answer(404, f"Cohort {cohort_id} not found")
             if not self._take_cohort_request_slot():
                 limit = self.config.amplitude_cohort_requests_per_window
-                return _text(429, f"Exceeded rate limit of {limit} cohort requests per window.")
+                return text_answer(
+                    429, f"Exceeded rate limit of {limit} cohort requests per window."
+                )
             if self.downloads_used >= self.config.amplitude_download_quota:
-                return _text(
+                return text_answer(
                     429,
                     "Monthly cohort download quota exceeded "
                     f"({self.config.amplitude_download_quota} per month).",
                 )
             size = self.generator.size(cohort_id)
             if size > AMPLITUDE_MAX_COHORT_SIZE:
-                return _error(
+                return error_answer(
                     400,
                     f"Cohort {cohort_id} has {size} users; downloads support at most "
                     f"{AMPLITUDE_MAX_COHORT_SIZE}.",
                 )
             if not self.generator.spec(cohort_id).generate:
                 # A sandbox limit, not Amplitude's: the cohort exists only in the list.
-                return _error(400, f"sandbox: cohort {cohort_id} is listed only, not generated")
+                return error_answer(
+                    400, f"sandbox: cohort {cohort_id} is listed only, not generated"
+                )
             self.downloads_used += 1
             job = ExportJob(
                 request_id=secrets.token_hex(12),
@@ -307,141 +307,3 @@ class AmplitudeState:
             "downloads_used": self.downloads_used,
             "download_quota": self.config.amplitude_download_quota,
         }
-
-
-class AmplitudeApp:
-    """WSGI app answering the Amplitude endpoints the tap uses."""
-
-    _REQUEST = re.compile(r"^/api/5/cohorts/request/([^/]+)$")
-    _STATUS = re.compile(r"^/api/5/cohorts/request-status/([^/]+)$")
-    _FILE = re.compile(r"^/api/5/cohorts/request/([^/]+)/file$")
-
-    def __init__(self, state: AmplitudeState) -> None:
-        self.state = state
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        """Serve one request (WSGI)."""
-        return self.respond(Request(environ))(environ, start_response)
-
-    def respond(self, request: Request) -> Response:
-        """Route one authenticated request."""
-        if not _authorised(request):
-            return _error(401, "Invalid API key or secret key", status_text="Unauthorized")
-        if request.method != "GET":
-            return _error(405, "Method not allowed")
-        path = request.path
-        if path == "/api/3/cohorts":
-            return _json(200, {"cohorts": self.state.cohorts()})
-        if match := self._FILE.match(path):
-            return self._file(match.group(1))
-        if match := self._REQUEST.match(path):
-            return self._request(match.group(1), request)
-        if match := self._STATUS.match(path):
-            return self._status(match.group(1))
-        return _error(404, "Not found")
-
-    def _request(self, cohort_id: str, request: Request) -> Response:
-        props = request.args.get("props", "0") == "1"
-        wanted = [_bare(k) for k in request.args.getlist("propKeys")]
-        columns = [k for k in PROPERTY_KEYS if k in wanted] if wanted else list(PROPERTY_KEYS)
-        job = self.state.start_export(cohort_id, columns if props else [])
-        if isinstance(job, Response):
-            return job
-        return _json(202, {"request_id": job.request_id, "cohort_id": job.cohort_id})
-
-    def _status(self, request_id: str) -> Response:
-        polled = self.state.poll(request_id)
-        if polled is None:
-            return _error(404, f"Request {request_id} not found")
-        job, done = polled
-        body = {
-            "request_id": job.request_id,
-            "cohort_id": job.cohort_id,
-            "async_status": JOB_COMPLETED if done else JOB_IN_PROGRESS,
-        }
-        return _json(200 if done else 202, body)
-
-    def _file(self, request_id: str) -> Response:
-        job = self.state.jobs.get(request_id)
-        if job is None:
-            return _error(404, f"Request {request_id} not found")
-        if not self.state.is_complete(job):
-            return _error(400, f"Request {request_id} is not complete yet; poll request-status")
-        return self.state.file_response(job)
-
-
-def limit_concurrency(app: Callable, state: AmplitudeState) -> Callable:
-    """Wrap a WSGI app so at most N requests are in flight (a streamed body counts until closed).
-
-    Past the limit Amplitude answers 429 with a text body.
-    """
-
-    def gated(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if not state.try_enter():
-            return _text(429, TOO_MANY_CONCURRENT)(environ, start_response)
-        try:
-            body = app(environ, start_response)
-        except BaseException:
-            state.leave()
-            raise
-        return ClosingIterable(body, state.leave)
-
-    return gated
-
-
-class ClosingIterable:
-    """Wraps a WSGI body so a callback runs once when the server closes it (WSGI always does)."""
-
-    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
-        self._body = body
-        self._on_close = on_close
-        self._closed = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
-
-    def close(self) -> None:
-        """Close the wrapped body, then run the callback (once)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._on_close()
-
-
-def _authorised(request: Request) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        user, _, password = base64.b64decode(encoded).decode().partition(":")
-    except ValueError:
-        return False
-    return secrets.compare_digest(user, AMPLITUDE_API_KEY) and secrets.compare_digest(
-        password, AMPLITUDE_SECRET_KEY
-    )
-
-
-def _bare(key: str) -> str:
-    """Strip padding (a tab, once seen) and the `gp:` prefix from a property key."""
-    return key.strip().removeprefix("gp:")
-
-
-def _json(status: int, body: object) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
-
-
-def _text(status: int, text: str) -> Response:
-    return Response(text, status=status, content_type="text/plain; charset=utf-8")
-
-
-def _error(status: int, message: str, status_text: str | None = None) -> Response:
-    error: dict = {"message": message, "metadata": {}}
-    if status_text:
-        error["metadata"]["status"] = status_text
-    return _json(status, {"error": error})

@@ -15,9 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.sendgrid_fields import CustomFields
-from sandbox.sendgrid_files import iso
-from sandbox.sendgrid_model import EXTRA_FIELDS, MAX_LISTS, ApiError, Contact
+from sandbox.sendgrid.fields import CustomFields
+from sandbox.sendgrid.files import iso
+from sandbox.sendgrid.model import EXTRA_FIELDS, MAX_LISTS, ApiError, Contact
 
 
 @dataclass

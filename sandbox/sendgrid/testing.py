@@ -79,7 +79,7 @@ class Api:
         """Create a list over the API; return its id."""
         response = self.post("/v3/marketing/lists", {"name": name})
         assert response.status_code == 201, response.json
-        return response.json["id"]
+        return str(_body(response)["id"])
 
     def upsert(self, contacts: list[dict], list_ids: list[str] | None = None) -> TestResponse:
         """PUT contacts (and list ids) to ``/v3/marketing/contacts``."""
@@ -92,7 +92,7 @@ class Api:
         """The status of a job, as ``GET .../contacts/imports/{id}`` answers it."""
         response = self.get(f"/v3/marketing/contacts/imports/{job_id}")
         assert response.status_code == 200, response.json
-        return response.json
+        return dict(_body(response))
 
 
 def make_app(clock: Clock, **config: Any) -> SendGridApp:
@@ -127,3 +127,10 @@ def violation_of(app: SendGridApp, method: str, path: str, **kwargs: Any) -> tup
     environ = EnvironBuilder(path=path, method=method, **kwargs).get_environ()
     _, status, _ = run_wsgi_app(recording, environ)
     return int(status.split()[0]), seen[0].get("sandbox.violation")
+
+
+def _body(response: TestResponse) -> Any:
+    """The JSON body of an answer that has one."""
+    body = response.json
+    assert body is not None, response.status_code
+    return body
