@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from target_sendgrid_contacts.emails import check_email
+from target_sendgrid_contacts.emails import EmailReason, check_email
 from target_sendgrid_contacts.text_values import text_value
 
 # SendGrid's limits for the reserved fields we write (contacts spec, ContactRequest maxLength).
@@ -206,7 +206,7 @@ class Mapped(NamedTuple):
 
     email: str | None
     contact: dict | None
-    reason: str | None
+    reason: EmailReason | None
     message: str
 
 

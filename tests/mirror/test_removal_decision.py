@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from target_sendgrid_contacts.mirror import removal_decision
+from target_sendgrid_contacts.removal import removal_decision
 
 
 def test_incomplete_cohort_never_removes():
