@@ -236,9 +236,9 @@ def mark_state(
     if isinstance(partitions, list):
         for cohort_id, verdict in verdicts.items():
             if cohort_id not in marked and verdict.status != CONVERGED:
-                partition: dict = {"context": {"cohort_id": cohort_id}}
-                _mark(partition, verdict, seen.get(cohort_id, {}), now)
-                partitions.append(partition)
+                added: dict = {"context": {"cohort_id": cohort_id}}
+                _mark(added, verdict, seen.get(cohort_id, {}), now)
+                partitions.append(added)
     return out
 
 

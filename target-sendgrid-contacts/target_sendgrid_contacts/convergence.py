@@ -25,7 +25,8 @@ def add_convergence(
         verdict = judgement.lists.get(entry["list_name"])
         entry["pending"] = verdict.reason if verdict and verdict.status == PENDING else None
         entry["held"] = verdict.reason if verdict and verdict.status == HELD else None
-    pending, held = [], []
+    pending: list[dict] = []
+    held: list[dict] = []
     for cohort_id, cohort in sorted(judgement.cohorts.items()):
         if cohort.status not in (PENDING, HELD):
             continue
@@ -38,9 +39,9 @@ def add_convergence(
             found["apply"] = cohort.apply
         (pending if cohort.status == PENDING else held).append(found)
     for cohort_id, markers in sorted(seen.items()):
-        marker = markers.get(HELD)
-        if marker is not None and cohort_id not in judgement.cohorts:
-            held.append({"cohort_id": cohort_id, **marker})  # still held from a past run
+        past = markers.get(HELD)
+        if past is not None and cohort_id not in judgement.cohorts:
+            held.append({"cohort_id": cohort_id, **past})  # still held from a past run
     report["pending"], report["held"] = pending, held
 
 

@@ -168,6 +168,7 @@ def convert_value(value: object, field_type: str) -> str | int | float | None:
             return None
         return int(as_float) if as_float.is_integer() and abs(as_float) < 2**53 else as_float
     if field_type == DATE:
+        day: dt.date | None
         if isinstance(value, dt.datetime):
             day = value.date()
         elif isinstance(value, dt.date):
