@@ -17,6 +17,7 @@ from target_sendgrid_contacts.duplicates import SeenEmails
 from target_sendgrid_contacts.intake import COHORT_MEMBERS_STREAM, Intakes
 from target_sendgrid_contacts.interruption import Activity
 from target_sendgrid_contacts.list_names import ListNamer
+from target_sendgrid_contacts.mirroring import ListMirror
 from target_sendgrid_contacts.outcomes import Ledger
 from target_sendgrid_contacts.rejects import RejectsWriter
 from target_sendgrid_contacts.run import SyncRun
@@ -90,7 +91,7 @@ def start_run(settings: Settings, client: SendGridClient) -> SyncRun:
                 list_name=settings.list_name, template=settings.list_name_template,
                 stream=COHORT_MEMBERS_STREAM, has_cohort_fields=True,
             ),
-            started_at=started_at,
+            mirror=settings.mirror, started_at=started_at,
         )
         hold = Spool(workdir / "spool.jsonl") if settings.on_invalid_email == "fail" else None
         sender = Sender(
@@ -101,7 +102,11 @@ def start_run(settings: Settings, client: SendGridClient) -> SyncRun:
             settings, client, ledger=ledger, tracker=tracker,
             intakes=Intakes(settings, fields=fields, ledger=ledger, tracker=tracker,
                             rejects=rejects),
-            sender=sender, snapshots=snapshots, rejects=rejects, activity=activity,
+            sender=sender, rejects=rejects, activity=activity,
+            mirror=ListMirror(
+                ledger=ledger, tracker=tracker, snapshots=snapshots, writer=writer,
+                mirror=settings.mirror, max_removal_ratio=settings.max_removal_ratio,
+            ),
             workdir=workdir,
         )
         undo.pop_all()

@@ -16,16 +16,21 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from target_sendgrid_contacts.completeness import cohort_completeness
 from target_sendgrid_contacts.outcomes import ListOutcome
+from target_sendgrid_contacts.removal import RemovalStatus
 
-CONVERGED = "converged"
-PENDING = "pending"
-HELD = "held"
-MARKERS = (PENDING, HELD)
+VerdictStatus = Literal["converged", "pending", "held"]
+CONVERGED: Final = "converged"
+PENDING: Final = "pending"
+HELD: Final = "held"
+MARKERS: tuple[VerdictStatus, ...] = (PENDING, HELD)
 COHORT_STREAM = "cohort_members"  # the tap's stream: where a missing partition is added
-CONVERGED_REMOVALS = frozenset({"ran", "dry run", "not applicable"})
+CONVERGED_REMOVALS = frozenset(
+    {RemovalStatus.RAN, RemovalStatus.DRY_RUN, RemovalStatus.NOT_APPLICABLE}
+)
 IN_PROGRESS = "the run had not finished when this STATE was written"
 
 
@@ -38,7 +43,7 @@ class Verdict:
         reason: Why, for ``pending`` and ``held`` (no personal data).
     """
 
-    status: str
+    status: VerdictStatus
     reason: str = ""
 
 
@@ -56,7 +61,7 @@ class CohortVerdict:
     """
 
     cohort_id: str
-    status: str
+    status: VerdictStatus
     reason: str = ""
     lists: tuple[str, ...] = ()
     apply: str | None = None
@@ -145,7 +150,7 @@ def _judge_list(
     stopped: str | None,
 ) -> dict[str, Verdict]:
     if mirror and outcome.removal in CONVERGED_REMOVALS and (
-        stopped is None or outcome.removal == "ran"
+        stopped is None or outcome.removal == RemovalStatus.RAN
     ):
         return dict.fromkeys(outcome.cohort_ids, Verdict(CONVERGED))
     if stopped is not None:

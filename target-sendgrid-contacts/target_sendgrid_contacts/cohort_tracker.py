@@ -41,13 +41,15 @@ class CohortTracker:
         judgement: The final verdicts, once the run finished (or failed).
     """
 
-    def __init__(self, namer: ListNamer, *, started_at: str) -> None:
+    def __init__(self, namer: ListNamer, *, mirror: bool, started_at: str) -> None:
         """Start empty.
 
         Args:
             namer: Names the list of a cohort the tap reported but delivered nobody for.
+            mirror: ``sync_mode`` is mirror (else a list converges once its upserts are done).
             started_at: ISO time of the run's start (``since`` of a new marker).
         """
+        self.mirror = mirror
         self.records: Counter[str] = Counter()
         self.syncs: dict[str, CohortSync] = {}
         self.lists: dict[str, str] = {}
@@ -117,41 +119,42 @@ class CohortTracker:
             for kind, marker in markers.items():
                 seen.setdefault(kind, marker)
 
-    def judge(
-        self, outcomes: Iterable[ListOutcome], *, mirror: bool, stopped: str | None
-    ) -> Judgement:
-        """Judge every list and cohort (see ``bookmarks.judge``).
+    def conclude(self, outcomes: Iterable[ListOutcome], *, stopped: str | None) -> None:
+        """Judge every list and cohort once the run ended (see ``bookmarks.judge``).
 
         Args:
             outcomes: The run's lists.
-            mirror: ``sync_mode`` is mirror.
-            stopped: None when the run finished, else why no list is final yet.
-
-        Returns:
-            The judgement.
+            stopped: None when the run finished, else why no list is final.
         """
-        return judge(outcomes, self.syncs, self.records, mirror=mirror, stopped=stopped)
+        self.judgement = judge(
+            outcomes, self.syncs, self.records, mirror=self.mirror, stopped=stopped
+        )
 
-    def current(self, outcomes: Iterable[ListOutcome], *, mirror: bool) -> Judgement:
+    def current(self, outcomes: Iterable[ListOutcome]) -> Judgement:
         """The final judgement, or, before the end, every list still in progress.
 
         Args:
             outcomes: The run's lists.
-            mirror: ``sync_mode`` is mirror.
 
         Returns:
             The judgement.
         """
-        return self.judgement or self.judge(outcomes, mirror=mirror, stopped=IN_PROGRESS)
+        return self.judgement or judge(
+            outcomes, self.syncs, self.records, mirror=self.mirror, stopped=IN_PROGRESS
+        )
 
-    def state_to_emit(self, state: dict, judgement: Judgement) -> dict:
+    def state_to_emit(self, state: dict, outcomes: Iterable[ListOutcome]) -> dict:
         """Return the STATE to write, each judged cohort's partition marked by its verdict.
+
+        Before the end of the input no list is final, so every cohort that arrived so far is
+        pending in an intermediate STATE (a stop before its removal must not lose it).
 
         Args:
             state: The latest STATE value received.
-            judgement: The judgement to mark.
+            outcomes: The run's lists.
 
         Returns:
             The STATE value to write.
         """
-        return mark_state(state, judgement.cohorts, seen=self.markers_seen, now=self.started_at)
+        verdicts = self.current(outcomes).cohorts
+        return mark_state(state, verdicts, seen=self.markers_seen, now=self.started_at)

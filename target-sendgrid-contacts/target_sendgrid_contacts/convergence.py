@@ -10,16 +10,24 @@ from target_sendgrid_contacts.bookmarks import HELD, PENDING, Judgement
 LOGGER = logging.getLogger("target_sendgrid_contacts")
 
 
-def add_convergence(
-    report: dict, judgement: Judgement, *, seen: Mapping[str, Mapping[str, Mapping]], now: str
+def report_convergence(
+    report: dict,
+    judgement: Judgement,
+    *,
+    seen: Mapping[str, Mapping[str, Mapping]],
+    now: str,
+    dry_run: bool,
+    failed: bool,
 ) -> None:
-    """Put the pending and held cohorts in the report.
+    """Put the pending and held cohorts in the report, and say so in the log.
 
     Args:
         report: From ``report.build_report`` (changed in place).
         judgement: The run's verdicts.
         seen: Markers of the STATEs received, per cohort (their ``since`` is kept).
         now: ISO time of the run's start (``since`` of a new marker).
+        dry_run: Nothing was written.
+        failed: The run failed.
     """
     for entry in report["lists"]:
         verdict = judgement.lists.get(entry["list_name"])
@@ -43,16 +51,11 @@ def add_convergence(
         if past is not None and cohort_id not in judgement.cohorts:
             held.append({"cohort_id": cohort_id, **past})  # still held from a past run
     report["pending"], report["held"] = pending, held
+    _log(report, dry_run=dry_run, failed=failed)
 
 
-def log_convergence(report: dict, *, dry_run: bool, failed: bool) -> None:
-    """Say which cohorts are pending or held, and what the next run does about them.
-
-    Args:
-        report: With ``pending`` and ``held`` (see :func:`add_convergence`).
-        dry_run: Nothing was written.
-        failed: The run failed.
-    """
+def _log(report: dict, *, dry_run: bool, failed: bool) -> None:
+    """Say which cohorts are pending or held, and what the next run does about them."""
     log = LOGGER.info if dry_run else LOGGER.warning
     after = (
         "dry run: no STATE is written" if dry_run

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from target_sendgrid_contacts.outcomes import ListOutcome
+
+LOGGER = logging.getLogger("target_sendgrid_contacts")
 
 _COUNTS = ("received", "upserted", "created", "updated", "unchanged", "rejected", "removed")
 _COLUMNS = (
@@ -158,3 +161,21 @@ def write_report(path: str | Path, report: dict) -> None:
     partial = target.with_name(target.name + ".tmp")
     partial.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     partial.replace(target)
+
+
+def publish(report: dict, *, rejected: Mapping[str, int], path: str | None) -> None:
+    """Log the table and the rejections by reason; write the JSON when ``report_path`` is set.
+
+    Args:
+        report: From :func:`build_report`.
+        rejected: Rejections by reason over the whole run.
+        path: ``report_path``.
+    """
+    LOGGER.info("%s", render_table(report))
+    if rejected:
+        LOGGER.info(
+            "Rejected records by reason: %s",
+            ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())),
+        )
+    if path:
+        write_report(path, report)

@@ -11,19 +11,18 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from target_sendgrid_contacts.bookmarks import Judgement
 from target_sendgrid_contacts.cohort_tracker import CohortTracker
-from target_sendgrid_contacts.convergence import add_convergence, log_convergence
+from target_sendgrid_contacts.convergence import report_convergence
 from target_sendgrid_contacts.intake import Batch, Intake, Intakes, TakeFiles
 from target_sendgrid_contacts.interruption import Activity
-from target_sendgrid_contacts.outcomes import Ledger, ListOutcome
+from target_sendgrid_contacts.mirroring import ListMirror
+from target_sendgrid_contacts.outcomes import Ledger
 from target_sendgrid_contacts.rejects import RejectsWriter
-from target_sendgrid_contacts.removal import RemovalFacts, RemovalStatus, plan_removal
-from target_sendgrid_contacts.report import build_report, render_table, write_report
+from target_sendgrid_contacts.removal import RemovalStatus
+from target_sendgrid_contacts.report import build_report, publish
 from target_sendgrid_contacts.sender import Sender
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.settings import Settings
-from target_sendgrid_contacts.snapshots import ListSnapshots
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
 
@@ -49,10 +48,10 @@ class SyncRun:
 
     def __init__(
         self, settings: Settings, client: SendGridClient, *, ledger: Ledger,
-        tracker: CohortTracker, intakes: Intakes, sender: Sender, snapshots: ListSnapshots,
+        tracker: CohortTracker, intakes: Intakes, sender: Sender, mirror: ListMirror,
         rejects: RejectsWriter, activity: Activity, workdir: Path,
     ) -> None:
-        """Keep the run's parts (see ``assembly.start_run``)."""
+        """Keep the run's parts (built by ``assembly.start_run``)."""
         self.settings = settings
         self.ledger = ledger
         self.tracker = tracker
@@ -62,7 +61,7 @@ class SyncRun:
         self._client = client
         self._intakes = intakes
         self._sender = sender
-        self._snapshots = snapshots
+        self._mirror = mirror
         self._rejects = rejects
         self._workdir = workdir
         self._contact_intakes: list[Intake] = []
@@ -156,8 +155,7 @@ class SyncRun:
         Returns:
             The STATE value to write.
         """
-        judgement = self.tracker.current(self.ledger.outcomes.values(), mirror=self.settings.mirror)
-        return self.tracker.state_to_emit(state, judgement)
+        return self.tracker.state_to_emit(state, self.ledger.outcomes.values())
 
     def finish(self) -> dict:
         """Send held contacts, mirror complete cohorts, report; then fail if asked to.
@@ -179,11 +177,11 @@ class SyncRun:
             self.tracker.register_synced(self.ledger)
             self._sender.give_lists(mirror=self.settings.mirror)
             for outcome in self.ledger.outcomes.values():
-                self._remove_leavers(outcome)
+                self._mirror.bring(outcome)
         except BaseException as exc:
             self.fail(exc)
             raise
-        self.tracker.judgement = self._judge(stopped=None)
+        self.tracker.conclude(self.ledger.outcomes.values(), stopped=None)
         rejections = self._sender.writer.sendgrid_rejections
         allowed = self.settings.max_sendgrid_rejections
         too_many = None
@@ -198,30 +196,6 @@ class SyncRun:
             raise TooManyRejectionsError(too_many)
         return report
 
-    def _remove_leavers(self, outcome: ListOutcome) -> None:
-        """Gather the list's facts, let ``plan_removal`` decide, carry the plan out."""
-        name, mirror = outcome.name, self.settings.mirror
-        fed_without_cohort = name in self.ledger.non_cohort_lists
-        cohorts = self.tracker.completeness(outcome.cohort_ids)
-        exists = False
-        if mirror and not fed_without_cohort and self._snapshots.unreadable(name) is None:
-            exists = name in self._snapshots or self._sender.writer.directory.find(name) is not None
-            if exists and cohorts and all(c.complete for c in cohorts):
-                self._snapshots.of(outcome)  # read now if no upsert needed it
-        plan = plan_removal(RemovalFacts(
-            mirror=mirror, fed_without_cohort=fed_without_cohort,
-            unreadable=self._snapshots.unreadable(name), cohorts=cohorts, list_exists=exists,
-            members=self._snapshots.members(name) if mirror else None,
-            max_removal_ratio=self.settings.max_removal_ratio,
-        ))
-        outcome.held_share = plan.held_share
-        if plan.log is not None:
-            getattr(LOGGER, plan.log)("List %r: no removal: %s", name, plan.reason)
-        if plan.remove:  # the writer says what happened once it happened
-            self._sender.writer.remove(outcome, plan, self._snapshots.of(outcome).leavers())
-        else:
-            outcome.removal, outcome.removal_reason = plan.status, plan.reason
-
     def fail(self, exc: BaseException) -> None:
         """Report what was done before a failure stopped the run (once), then clean up.
 
@@ -234,7 +208,7 @@ class SyncRun:
                 if outcome.removal == RemovalStatus.NOT_APPLICABLE:
                     outcome.removal_reason = "the run stopped before removal"
             # No STATE leaves after a failure: this is for the report and the log.
-            self.tracker.judgement = self._judge(stopped=STOPPED)
+            self.tracker.conclude(self.ledger.outcomes.values(), stopped=STOPPED)
             self._report(error=self.interrupted or str(exc) or type(exc).__name__)
 
     def interrupt(self, line: str) -> None:
@@ -245,11 +219,6 @@ class SyncRun:
         """
         self.interrupted = line
         self.failed = True
-
-    def _judge(self, *, stopped: str | None) -> Judgement:
-        return self.tracker.judge(
-            self.ledger.outcomes.values(), mirror=self.settings.mirror, stopped=stopped
-        )
 
     def _report(self, *, error: str | None) -> dict:
         self._finished = True
@@ -262,19 +231,12 @@ class SyncRun:
                 sendgrid_rejections_allowed=settings.max_sendgrid_rejections,
             )
             report["error"] = error
-            judgement = self.tracker.current(self.ledger.outcomes.values(), mirror=settings.mirror)
-            add_convergence(
-                report, judgement, seen=self.tracker.markers_seen, now=self.tracker.started_at
+            report_convergence(
+                report, self.tracker.current(self.ledger.outcomes.values()),
+                seen=self.tracker.markers_seen, now=self.tracker.started_at,
+                dry_run=settings.dry_run, failed=self.failed,
             )
-            log_convergence(report, dry_run=settings.dry_run, failed=self.failed)
-            LOGGER.info("%s", render_table(report))
-            if self._rejects.counts:
-                LOGGER.info(
-                    "Rejected records by reason: %s",
-                    ", ".join(f"{k} {v}" for k, v in sorted(self._rejects.counts.items())),
-                )
-            if settings.report_path:
-                write_report(settings.report_path, report)
+            publish(report, rejected=self._rejects.counts, path=settings.report_path)
         finally:
             self.close()
         return report
@@ -282,6 +244,6 @@ class SyncRun:
     def close(self) -> None:
         """Release files and the temporary directory (safe to call twice)."""
         self._sender.close()
-        self._snapshots.close()
+        self._mirror.close()
         self._rejects.close()
         shutil.rmtree(self._workdir, ignore_errors=True)

@@ -16,7 +16,7 @@ from singer_sdk import typing as th
 from singer_sdk.plugin_base import JSONSchemaValidator
 
 from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE, template_placeholders
-from target_sendgrid_contacts.sendgrid.client import api_base_url
+from target_sendgrid_contacts.sendgrid.hosts import api_base_url
 
 SyncMode = Literal["mirror", "upsert"]
 OnInvalidEmail = Literal["skip", "fail"]
