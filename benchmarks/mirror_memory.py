@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from target_sendgrid_contacts.mirror import ListSnapshot, removal_decision
+from target_sendgrid_contacts.removal import removal_decision
+from target_sendgrid_contacts.snapshot import ListSnapshot
 
 
 def rss_mb() -> float:

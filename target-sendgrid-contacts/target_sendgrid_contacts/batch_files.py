@@ -127,8 +127,7 @@ def read_records(path: Path, compression: str) -> Iterator[dict]:
     except (OSError, EOFError, zlib.error) as exc:
         # gzip raises BadGzipFile (an OSError) or EOFError; the text names no content.
         raise BatchFileError(
-            f"batch file {path} cannot be read after line {number} "
-            f"({type(exc).__name__}: {exc})"
+            f"batch file {path} cannot be read after line {number} ({type(exc).__name__}: {exc})"
         ) from None
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from dataclasses import dataclass
 
 MAX_CONTACTS_PER_REQUEST = 30_000
 # SendGrid says 6 MB; counted in decimal megabytes so either reading of "MB" is honoured.
 MAX_BODY_BYTES = 6_000_000
 
 
-class UpsertBody(NamedTuple):
+@dataclass(frozen=True)
+class UpsertBody:
     """One ``PUT /v3/marketing/contacts`` body.
 
     Attributes:

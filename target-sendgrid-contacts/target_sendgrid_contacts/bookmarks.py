@@ -16,16 +16,21 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from target_sendgrid_contacts.completeness import cohort_completeness
 from target_sendgrid_contacts.outcomes import ListOutcome
+from target_sendgrid_contacts.removal import RemovalStatus
 
-CONVERGED = "converged"
-PENDING = "pending"
-HELD = "held"
-MARKERS = (PENDING, HELD)
+VerdictStatus = Literal["converged", "pending", "held"]
+CONVERGED: Final = "converged"
+PENDING: Final = "pending"
+HELD: Final = "held"
+MARKERS: tuple[VerdictStatus, ...] = (PENDING, HELD)
 COHORT_STREAM = "cohort_members"  # the tap's stream: where a missing partition is added
-CONVERGED_REMOVALS = frozenset({"ran", "dry run", "not applicable"})
+CONVERGED_REMOVALS = frozenset(
+    {RemovalStatus.RAN, RemovalStatus.DRY_RUN, RemovalStatus.NOT_APPLICABLE}
+)
 IN_PROGRESS = "the run had not finished when this STATE was written"
 
 
@@ -38,7 +43,7 @@ class Verdict:
         reason: Why, for ``pending`` and ``held`` (no personal data).
     """
 
-    status: str
+    status: VerdictStatus
     reason: str = ""
 
 
@@ -56,7 +61,7 @@ class CohortVerdict:
     """
 
     cohort_id: str
-    status: str
+    status: VerdictStatus
     reason: str = ""
     lists: tuple[str, ...] = ()
     apply: str | None = None
@@ -144,8 +149,10 @@ def _judge_list(
     mirror: bool,
     stopped: str | None,
 ) -> dict[str, Verdict]:
-    if mirror and outcome.removal in CONVERGED_REMOVALS and (
-        stopped is None or outcome.removal == "ran"
+    if (
+        mirror
+        and outcome.removal in CONVERGED_REMOVALS
+        and (stopped is None or outcome.removal == RemovalStatus.RAN)
     ):
         return dict.fromkeys(outcome.cohort_ids, Verdict(CONVERGED))
     if stopped is not None:
@@ -174,7 +181,9 @@ def _combine(cohort_id: str, entries: list[tuple[str, Verdict, str | None]]) -> 
             )
             applies = [apply for _, _, apply in chosen if apply]
             return CohortVerdict(
-                cohort_id, status, "; ".join(reasons),
+                cohort_id,
+                status,
+                "; ".join(reasons),
                 tuple(sorted({name for name, _, _ in chosen if name})),
                 applies[0] if applies else None,
             )
@@ -236,9 +245,9 @@ def mark_state(
     if isinstance(partitions, list):
         for cohort_id, verdict in verdicts.items():
             if cohort_id not in marked and verdict.status != CONVERGED:
-                partition: dict = {"context": {"cohort_id": cohort_id}}
-                _mark(partition, verdict, seen.get(cohort_id, {}), now)
-                partitions.append(partition)
+                added: dict = {"context": {"cohort_id": cohort_id}}
+                _mark(added, verdict, seen.get(cohort_id, {}), now)
+                partitions.append(added)
     return out
 
 

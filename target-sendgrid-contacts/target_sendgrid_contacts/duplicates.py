@@ -23,6 +23,9 @@ class _HashTable:
     """Maps a non-zero 64-bit hash to a row number; linear probing in two flat arrays."""
 
     def __init__(self, slots: int = _INITIAL_SLOTS) -> None:
+        self._empty(slots)
+
+    def _empty(self, slots: int) -> None:
         self.keys = array("q", bytes(8 * slots))
         self.rows = array("I", bytes(4 * slots))
         self.mask = slots - 1
@@ -59,7 +62,7 @@ class _HashTable:
 
     def _grow(self) -> None:
         old_keys, old_rows = self.keys, self.rows
-        self.__init__(len(old_keys) * _GROWTH)  # type: ignore[misc]
+        self._empty(len(old_keys) * _GROWTH)
         for key, row in zip(old_keys, old_rows, strict=True):
             if key:
                 self.get_or_add(key, row)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-MISSING_EMAIL = "missing_email"
-INVALID_EMAIL = "invalid_email"
+EmailReason = Literal["missing_email", "invalid_email"]
+MISSING_EMAIL: Final = "missing_email"
+INVALID_EMAIL: Final = "invalid_email"
 
 # A strict ASCII subset that email-validator always accepts; it skips the validator's ~20 µs
 # for the common case. Anything outside it (IDN, quoted, odd TLDs) goes through the validator.
@@ -36,7 +37,7 @@ class EmailCheck(NamedTuple):
     """
 
     email: str | None
-    reason: str | None
+    reason: EmailReason | None
     message: str
 
 

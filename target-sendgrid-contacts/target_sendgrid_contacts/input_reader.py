@@ -48,7 +48,7 @@ def _is_safe(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in _SAFE_MODULES
 
 
-def describe_failure(exc: Exception) -> str:
+def describe_failure(exc: BaseException) -> str:
     """Say what went wrong with a message without quoting any value from it.
 
     Args:

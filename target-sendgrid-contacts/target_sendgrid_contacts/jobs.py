@@ -89,7 +89,10 @@ class JobFollower:
         now = self._monotonic()
         with self._cond:
             self._pending[job_id] = _Pending(
-                job_id, token, now + self._poll_interval, self._poll_interval * 1.5,
+                job_id,
+                token,
+                now + self._poll_interval,
+                self._poll_interval * 1.5,
                 now + self._timeout,
             )
             if self._thread is None:
@@ -144,11 +147,17 @@ class JobFollower:
             with self._cond:
                 self._stopping = True
                 for pending in list(self._pending.values()):
-                    self._finished.append(FinishedJob(
-                        pending.job_id, pending.token, None,
-                        JobTimeoutError(f"SendGrid import job {pending.job_id} was not "
-                                        "followed to its end (the run stopped)."),
-                    ))
+                    self._finished.append(
+                        FinishedJob(
+                            pending.job_id,
+                            pending.token,
+                            None,
+                            JobTimeoutError(
+                                f"SendGrid import job {pending.job_id} was not "
+                                "followed to its end (the run stopped)."
+                            ),
+                        )
+                    )
                 self._pending.clear()
                 self._cond.notify_all()
 
@@ -170,9 +179,7 @@ class JobFollower:
 
     def _poll(self, pending: _Pending) -> None:
         try:
-            job = self._client.request(
-                "GET", IMPORT_JOB_PATH.format(job_id=pending.job_id)
-            ).json()
+            job = self._client.request("GET", IMPORT_JOB_PATH.format(job_id=pending.job_id)).json()
         except Exception as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
             self._finish(pending, None, exc)
             return
@@ -182,10 +189,14 @@ class JobFollower:
         now = self._monotonic()
         remaining = pending.deadline - now
         if remaining <= 0:
-            self._finish(pending, None, JobTimeoutError(
-                f"SendGrid import job {pending.job_id} was still pending after "
-                f"{self._timeout:g} s (job_timeout_seconds)."
-            ))
+            self._finish(
+                pending,
+                None,
+                JobTimeoutError(
+                    f"SendGrid import job {pending.job_id} was still pending after "
+                    f"{self._timeout:g} s (job_timeout_seconds)."
+                ),
+            )
             return
         with self._cond:
             pending.next_poll = now + min(pending.wait, remaining)

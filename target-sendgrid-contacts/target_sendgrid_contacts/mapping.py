@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from target_sendgrid_contacts.emails import check_email
+from target_sendgrid_contacts.emails import EmailReason, check_email
 from target_sendgrid_contacts.text_values import text_value
 
 # SendGrid's limits for the reserved fields we write (contacts spec, ContactRequest maxLength).
@@ -168,6 +168,7 @@ def convert_value(value: object, field_type: str) -> str | int | float | None:
             return None
         return int(as_float) if as_float.is_integer() and abs(as_float) < 2**53 else as_float
     if field_type == DATE:
+        day: dt.date | None
         if isinstance(value, dt.datetime):
             day = value.date()
         elif isinstance(value, dt.date):
@@ -206,7 +207,7 @@ class Mapped(NamedTuple):
 
     email: str | None
     contact: dict | None
-    reason: str | None
+    reason: EmailReason | None
     message: str
 
 

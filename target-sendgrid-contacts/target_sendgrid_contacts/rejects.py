@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import IO
+from typing import IO, Final, Literal
 
-DUPLICATE_EMAIL = "duplicate_email"
-SENDGRID_REJECTED = "sendgrid_rejected"
+RejectReason = Literal["missing_email", "invalid_email", "duplicate_email", "sendgrid_rejected"]
+DUPLICATE_EMAIL: Final = "duplicate_email"
+SENDGRID_REJECTED: Final = "sendgrid_rejected"
 
 
 class RejectsWriter:
@@ -34,7 +35,7 @@ class RejectsWriter:
     def write(
         self,
         *,
-        reason: str,
+        reason: RejectReason,
         message: str,
         stream: str | None,
         list_name: str,

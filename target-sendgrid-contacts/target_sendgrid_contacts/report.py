@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from target_sendgrid_contacts.outcomes import ListOutcome
 
+LOGGER = logging.getLogger("target_sendgrid_contacts")
+
 _COUNTS = ("received", "upserted", "created", "updated", "unchanged", "rejected", "removed")
 _COLUMNS = (
-    ("list", 40), ("received", 9), ("upserted", 9), ("created", 8), ("updated", 8),
-    ("unchanged", 9), ("rejected", 9), ("removed", 8),
+    ("list", 40),
+    ("received", 9),
+    ("upserted", 9),
+    ("created", 8),
+    ("updated", 8),
+    ("unchanged", 9),
+    ("rejected", 9),
+    ("removed", 8),
 )
 
 
@@ -48,10 +57,7 @@ def build_report(
         rejected.update(entry["rejected_by_reason"])
         truncated.update(entry["truncated"])
         unconvertible.update(entry["unconvertible"])
-    totals = {
-        key: sum(entry[key] for entry in lists)
-        for key in _COUNTS
-    }
+    totals = {key: sum(entry[key] for entry in lists) for key in _COUNTS}
     totals["rejected_by_reason"] = dict(sorted(rejected.items()))
     totals["truncated"] = dict(sorted(truncated.items()))
     totals["unconvertible"] = dict(sorted(unconvertible.items()))
@@ -158,3 +164,21 @@ def write_report(path: str | Path, report: dict) -> None:
     partial = target.with_name(target.name + ".tmp")
     partial.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     partial.replace(target)
+
+
+def publish(report: dict, *, rejected: Mapping[str, int], path: str | None) -> None:
+    """Log the table and the rejections by reason; write the JSON when ``report_path`` is set.
+
+    Args:
+        report: From :func:`build_report`.
+        rejected: Rejections by reason over the whole run.
+        path: ``report_path``.
+    """
+    LOGGER.info("%s", render_table(report))
+    if rejected:
+        LOGGER.info(
+            "Rejected records by reason: %s",
+            ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())),
+        )
+    if path:
+        write_report(path, report)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import copy
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import requests
 from singer_sdk import Target
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities
 
+from target_sendgrid_contacts.assembly import start_run
 from target_sendgrid_contacts.batch_files import (
     BatchFileError,
     BatchFiles,
@@ -20,18 +22,18 @@ from target_sendgrid_contacts.batch_files import (
     read_records,
 )
 from target_sendgrid_contacts.input_reader import PrivateMsgSpecReader
+from target_sendgrid_contacts.intake import COHORT_SYNCS_STREAM, IGNORED_STREAMS, Intake
 from target_sendgrid_contacts.interruption import (
     IDLE,
     exit_code,
     restore_default_handlers,
     signal_name,
 )
-from target_sendgrid_contacts.list_names import DEFAULT_TEMPLATE
 from target_sendgrid_contacts.run import SyncRun
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.errors import SendGridError
-from target_sendgrid_contacts.settings import DEFAULT_MAX_JOBS_IN_FLIGHT, settings_from_config
-from target_sendgrid_contacts.sinks import CohortSyncsSink, ContactsSink, IgnoredSink
+from target_sendgrid_contacts.settings import CONFIG_SCHEMA, settings_from_config
+from target_sendgrid_contacts.sinks import ContactsSink, SignalSink
 
 if TYPE_CHECKING:
     from pathlib import PurePath
@@ -39,9 +41,6 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.sinks import Sink
-
-COHORT_SYNCS_STREAM = "cohort_syncs"
-IGNORED_STREAMS = frozenset({"cohorts"})
 
 
 class TargetSendGridContacts(Target):
@@ -58,101 +57,7 @@ class TargetSendGridContacts(Target):
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
 
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_key", th.StringType, required=True, secret=True, title="API key",
-            description="SendGrid API key with Full Access, or Restricted Access with "
-            "Marketing permission.",
-        ),
-        th.Property(
-            "region", th.StringType, default="global", allowed_values=["global", "eu"],
-            description="SendGrid region; picks the API host.",
-        ),
-        th.Property(
-            "api_url", th.StringType,
-            description="Overrides the region's API host (https, or http on a loopback "
-            "address such as the sandbox).",
-        ),
-        th.Property(
-            "email_field", th.StringType, default="email",
-            description="Dotted record path of the email address, e.g. user_properties.email "
-            "or user_id.",
-        ),
-        th.Property(
-            "first_name_field", th.StringType, description="Dotted record path of the first name."
-        ),
-        th.Property(
-            "last_name_field", th.StringType, description="Dotted record path of the last name."
-        ),
-        th.Property(
-            "custom_fields", th.ObjectType(additional_properties=th.StringType),
-            description="Maps a SendGrid custom field name to a dotted record path.",
-        ),
-        th.Property(
-            "create_missing_custom_fields", th.BooleanType, default=False,
-            description="Create custom fields named in custom_fields that SendGrid does not "
-            "have yet (type from the stream schema).",
-        ),
-        th.Property(
-            "list_name", th.StringType,
-            description="One fixed SendGrid list for every record (overrides "
-            "list_name_template).",
-        ),
-        th.Property(
-            "list_name_template", th.StringType, default=DEFAULT_TEMPLATE,
-            description="List name per cohort; {cohort_name}, {cohort_id} and {stream} are "
-            "filled in; cut to 100 characters by shortening the name.",
-        ),
-        th.Property(
-            "sync_mode", th.StringType, default="mirror", allowed_values=["mirror", "upsert"],
-            description="mirror makes each list track its cohort exactly; upsert only adds and "
-            "updates.",
-        ),
-        th.Property(
-            "max_removal_ratio", th.NumberType,
-            description="When set (0-1), a run that would remove more than this share of a "
-            "list stops before removing.",
-        ),
-        th.Property(
-            "on_invalid_email", th.StringType, default="skip", allowed_values=["skip", "fail"],
-            description="What to do with a missing or invalid email.",
-        ),
-        th.Property(
-            "max_sendgrid_rejections", th.IntegerType, default=0,
-            description="How many contacts SendGrid may refuse in import jobs before the run "
-            "exits non-zero.",
-        ),
-        th.Property(
-            "rejects_path", th.StringType,
-            description="JSON-lines file that receives every rejected record with its reason.",
-        ),
-        th.Property(
-            "report_path", th.StringType,
-            description="JSON file that receives the end-of-run report.",
-        ),
-        th.Property(
-            "dry_run", th.BooleanType, default=False,
-            description="Compute and report everything, write nothing to SendGrid.",
-        ),
-        th.Property(
-            "job_poll_interval_seconds", th.NumberType, default=2,
-            description="First wait between polls of SendGrid import, removal and export jobs.",
-        ),
-        th.Property(
-            "job_timeout_seconds", th.IntegerType, default=1800,
-            description="Bound on the wait for one SendGrid job.",
-        ),
-        th.Property(
-            "batch_size_rows", th.IntegerType, default=30000,
-            description="Contacts per upsert request at most (SendGrid allows 30,000 and 6 MB; "
-            "both are enforced).",
-        ),
-        th.Property(
-            "max_jobs_in_flight", th.IntegerType, default=DEFAULT_MAX_JOBS_IN_FLIGHT,
-            description="SendGrid import jobs followed at once while input keeps flowing; "
-            "past it, the next request waits for one to finish.",
-        ),
-    ).to_dict()
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)  # the SDK adds its own settings to it
 
     def __init__(
         self,
@@ -186,17 +91,14 @@ class TargetSendGridContacts(Target):
         )
         # One drain at a time: every sink shares the run's lists, counts and files.
         self.max_parallelism = 1
-        self.contact_sinks: list[Sink] = []  # every contact sink, also those a new schema retired
         try:
             settings = settings_from_config(self.config)
         except ValueError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
         client = SendGridClient(session or requests.Session(), settings.base_url, settings.api_key)
-        self.run = SyncRun(settings, client)
         try:
-            self.run.start()
+            self.run = start_run(settings, client)
         except (SendGridError, ValueError) as exc:
-            self.run.close()
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from exc
         self.batch_files = BatchFiles()
         atexit.register(self.batch_files.remove_left)  # also when a signal or failure ends it
@@ -257,7 +159,9 @@ class TargetSendGridContacts(Target):
         self.batch_files.records_read += taken
         self.logger.info(
             "BATCH of stream %r: %d records from %d files taken in; the files are removed",
-            stream, taken, len(paths),
+            stream,
+            taken,
+            len(paths),
         )
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
@@ -269,11 +173,24 @@ class TargetSendGridContacts(Target):
         Returns:
             The sink class.
         """
-        if stream_name == COHORT_SYNCS_STREAM:
-            return CohortSyncsSink
-        if stream_name in IGNORED_STREAMS:
-            return IgnoredSink
+        if stream_name == COHORT_SYNCS_STREAM or stream_name in IGNORED_STREAMS:
+            return SignalSink
         return ContactsSink
+
+    def intake_for(
+        self, stream_name: str, schema: Mapping, key_properties: Sequence[str] | None
+    ) -> Intake:
+        """The intake a stream's sink forwards to (BATCH files come back to this target).
+
+        Args:
+            stream_name: Stream name.
+            schema: Stream schema.
+            key_properties: Key properties.
+
+        Returns:
+            The intake.
+        """
+        return self.run.intake_for(stream_name, schema, key_properties, self.take_in_batch)
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
         """Stop: ACTIVATE_VERSION is not handled, and ignoring it would drop what it asks.
@@ -300,12 +217,11 @@ class TargetSendGridContacts(Target):
     def process_endofpipe(self) -> None:
         """Finish every upsert, then mirror and report, and only then let STATE out.
 
-        Sinks are drained first (STATE is not written by that), the run then removes leavers
-        and writes the report; if that raises, the SDK's final drain never writes STATE.
+        Every intake hands over its last batch first (STATE is not written by that), the run
+        then removes leavers and writes the report; if that raises, the SDK's final drain
+        never writes STATE.
         """
-        for sink in self.contact_sinks:
-            self.drain_one(sink)
-        self.run.finish()
+        self.run.finish()  # every intake's last batch first
         super().process_endofpipe()
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:

@@ -109,7 +109,8 @@ class Uploader:
         self._parts = SentParts(workdir)
         self._follower = JobFollower(
             follower_client or client.with_session(requests.Session()),
-            poll_interval=poll_interval, timeout=timeout,
+            poll_interval=poll_interval,
+            timeout=timeout,
         )
         sender_client = client.with_session(requests.Session())
         # Looked up at call time, so that a test can watch the bodies go out.
@@ -249,17 +250,22 @@ class Uploader:
                 return
 
     def _refused(self, put: _Put, exc: SendGridAPIError) -> None:
-        bound = (
-            FIELD_ACTIVATION_WAIT_SECONDS if self._new_fields() else EARLIER_FIELD_WAIT_SECONDS
-        )
+        bound = FIELD_ACTIVATION_WAIT_SECONDS if self._new_fields() else EARLIER_FIELD_WAIT_SECONDS
         if is_field_not_ready(exc) and put.waited < bound:
-            LOGGER.info("Custom fields not accepted yet (new fields take a few seconds); "
-                        "retrying in %.1f s", put.wait)
+            LOGGER.info(
+                "Custom fields not accepted yet (new fields take a few seconds); "
+                "retrying in %.1f s",
+                put.wait,
+            )
             time.sleep(put.wait)
-            self._puts.appendleft(replace(
-                put, future=self._sender.submit(put.body), waited=put.waited + put.wait,
-                wait=min(put.wait * 1.5, 10.0),
-            ))
+            self._puts.appendleft(
+                replace(
+                    put,
+                    future=self._sender.submit(put.body),
+                    waited=put.waited + put.wait,
+                    wait=min(put.wait * 1.5, 10.0),
+                )
+            )
             return
         part = put.part
         named = {
@@ -329,7 +335,8 @@ class Uploader:
                 reason=SENDGRID_REJECTED,
                 message=f"SendGrid import job {job_id} refused a contact its errors file "
                 "did not name",
-                stream=None, list_name=outcome.name,
+                stream=None,
+                list_name=outcome.name,
             )
 
     def _reject_sent(self, outcome: ListOutcome, sent: tuple[Item, dict], message: str) -> None:
@@ -337,8 +344,12 @@ class Uploader:
         outcome.rejected[SENDGRID_REJECTED] += 1
         self.sendgrid_rejections += 1
         self._rejects.write(
-            reason=SENDGRID_REJECTED, message=message, stream=item.stream,
-            list_name=outcome.name, keys=item.keys, record_number=item.record_number,
+            reason=SENDGRID_REJECTED,
+            message=message,
+            stream=item.stream,
+            list_name=outcome.name,
+            keys=item.keys,
+            record_number=item.record_number,
             values=contact,
         )
 

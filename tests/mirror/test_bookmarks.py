@@ -15,6 +15,7 @@ from target_sendgrid_contacts.bookmarks import (
     markers_in,
 )
 from target_sendgrid_contacts.outcomes import ListOutcome
+from target_sendgrid_contacts.removal import RemovalStatus
 
 NOW = "2026-12-01T09:00:00+00:00"
 EARLIER = "2026-11-30T09:00:00+00:00"
@@ -32,7 +33,11 @@ def _outcome(
     held_share: float | None = None,
 ) -> ListOutcome:
     return ListOutcome(
-        name, cohort_ids=set(cohorts), removal=removal, removal_reason=reason, held_share=held_share
+        name,
+        cohort_ids=set(cohorts),
+        removal=RemovalStatus(removal),
+        removal_reason=reason,
+        held_share=held_share,
     )
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import requests
-from target_sendgrid_contacts.mirror import ListSnapshot
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.errors import SendGridError
 from target_sendgrid_contacts.sendgrid.exports import (
     ExportDownloadError,
     ExportFailedError,
     ExportTimeoutError,
-    remove_from_list,
 )
+from target_sendgrid_contacts.sendgrid.removals import remove_from_list
+from target_sendgrid_contacts.snapshot import ListSnapshot
 
 pytestmark = pytest.mark.integration
 

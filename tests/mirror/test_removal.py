@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from target_sendgrid_contacts.sendgrid.errors import SendGridAPIError
-from target_sendgrid_contacts.sendgrid.exports import RemovalError, remove_from_list
+from target_sendgrid_contacts.sendgrid.removals import RemovalError, remove_from_list
 
 from .helpers import BASE, LIST_ID
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from target_sendgrid_contacts import mirror
-from target_sendgrid_contacts.mirror import ListSnapshot
+from target_sendgrid_contacts import snapshot as mirror
 from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError, ExportFailedError
+from target_sendgrid_contacts.snapshot import ListSnapshot
 
 from .helpers import BASE, FILES, LIST_ID, export_csv, gz, member
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import requests
-from target_sendgrid_contacts.sendgrid.client import SendGridClient, api_base_url
+from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.errors import (
     JobTimeoutError,
     SendGridAPIError,
     SendGridUnavailableError,
 )
+from target_sendgrid_contacts.sendgrid.hosts import api_base_url
 
 from tests.fake_time import FakeTime
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-from target_sendgrid_contacts.settings import settings_from_config
+from target_sendgrid_contacts.settings import CONFIG_SCHEMA, Settings, settings_from_config
 
 
 def test_defaults():
@@ -45,3 +47,26 @@ def test_the_api_key_is_not_in_the_settings_repr():
     settings = settings_from_config({"api_key": "SG.very-secret"})
     assert settings.api_key == "SG.very-secret"
     assert "very-secret" not in repr(settings)
+
+
+def test_every_declared_setting_is_read_once_into_settings():
+    read = {f.name for f in dataclasses.fields(Settings)} - {"base_url"}
+    assert read == set(CONFIG_SCHEMA["properties"])
+
+
+def test_defaults_and_bounds_come_from_the_schema():
+    settings = settings_from_config({"api_key": "k"})
+    for name, declared in CONFIG_SCHEMA["properties"].items():
+        if "default" in declared:
+            assert getattr(settings, name) == declared["default"], name
+    with pytest.raises(ValueError, match="batch_size_rows"):
+        settings_from_config({"api_key": "k", "batch_size_rows": 0})
+
+
+def test_a_blank_or_null_setting_means_unset():
+    settings = settings_from_config(
+        {"api_key": "k", "email_field": "", "list_name": "  ", "max_removal_ratio": None}
+    )
+    assert settings.email_field == "email"
+    assert settings.list_name is None
+    assert settings.max_removal_ratio is None

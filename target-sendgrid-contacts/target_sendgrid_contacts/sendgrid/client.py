@@ -5,7 +5,6 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import random
-import re
 import threading
 import time
 from collections import Counter
@@ -373,7 +372,11 @@ class SendGridClient:
                 break
             LOGGER.warning(
                 "%s: %s; attempt %d of %d, retrying in %.1f s",
-                label, last_problem, attempt, self.max_attempts, wait,
+                label,
+                last_problem,
+                attempt,
+                self.max_attempts,
+                wait,
             )
             self._sleep(wait)
         raise SendGridUnavailableError(
@@ -394,32 +397,3 @@ class SendGridClient:
             return self._backoff(attempt)
         # Jitter spreads clients that all waited for the same reset second.
         return min(max(until_reset, 0.0) + random.uniform(0.1, 1.0), self.max_wait_seconds)
-
-
-def api_base_url(region: str, api_url: str | None) -> str:
-    """Pick the API host from ``region`` and ``api_url``.
-
-    Args:
-        region: ``global`` or ``eu``.
-        api_url: Override; must be https unless it points at a loopback address.
-
-    Returns:
-        The base URL without a trailing slash.
-
-    Raises:
-        ValueError: Unknown region, or plain http to a non-loopback host.
-    """
-    if api_url:
-        parts = urlsplit(api_url)
-        loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"} or bool(
-            parts.hostname and re.fullmatch(r"127(\.\d{1,3}){3}", parts.hostname)
-        )
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-            raise ValueError(
-                f"api_url must use https (plain http only on a loopback address): {api_url}"
-            )
-        return api_url.rstrip("/")
-    hosts = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
-    if region not in hosts:
-        raise ValueError(f"region must be one of {sorted(hosts)}, not {region!r}")
-    return hosts[region]

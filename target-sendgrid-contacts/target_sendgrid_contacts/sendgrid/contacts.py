@@ -119,8 +119,10 @@ def parse_errors_file(raw: bytes) -> list[ErroredContact]:
         data = None
     if isinstance(data, dict):
         arrays = [v for v in data.values() if isinstance(v, list)]
-        data = data.get("errors") if isinstance(data.get("errors"), list) else (
-            arrays[0] if arrays else [data]
+        data = (
+            data.get("errors")
+            if isinstance(data.get("errors"), list)
+            else (arrays[0] if arrays else [data])
         )
     if isinstance(data, list):
         return [_from_item(item) for item in data]

@@ -1,7 +1,6 @@
-"""Whole-list reads (contacts exports) and list-membership removal jobs.
+"""Whole-list reads: contacts exports, polled until their files are ready, then streamed.
 
-Both are asynchronous on SendGrid's side: an export is polled until its files are ready, a removal
-answers 202 with a job id that is followed to its end. Nothing here imports singer_sdk.
+Removal jobs live in ``removals.py``; both use :func:`poll_until`. Nothing here imports singer_sdk.
 """
 
 from __future__ import annotations
@@ -12,15 +11,13 @@ import itertools
 import logging
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import requests
 import urllib3
 
-from target_sendgrid_contacts.sendgrid.errors import SendGridAPIError, SendGridError
+from target_sendgrid_contacts.sendgrid.errors import SendGridError
 
 if TYPE_CHECKING:
     from target_sendgrid_contacts.sendgrid.client import SendGridClient
@@ -29,16 +26,8 @@ LOGGER = logging.getLogger("target_sendgrid_contacts.sendgrid.exports")
 
 EXPORTS_PATH = "/v3/marketing/contacts/exports"
 EXPORT_PATH = "/v3/marketing/contacts/exports/{export_id}"
-LIST_CONTACTS_PATH = "/v3/marketing/lists/{list_id}/contacts"
-LIST_COUNT_PATH = "/v3/marketing/lists/{list_id}/contacts/count"
-
-# A contact id is a UUID (36 characters): 200 of them with commas make a ~7.4 kB query, under
-# the 8 kB request line many servers accept.
-DEFAULT_REMOVAL_CHUNK = 200
-MAX_IDS_CHARS = 7_400
-# Removal jobs allowed in flight before waiting on the oldest one.
-MAX_PENDING_REMOVALS = 4
 _POLL_CAP_SECONDS = 30.0
+DOWNLOAD_ATTEMPTS = 2  # a file cut off mid-stream is read once more, from the start
 _READ_CHUNK_BYTES = 256 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _DOWNLOAD_ERRORS = (
@@ -68,11 +57,7 @@ class ExportDownloadError(ExportError):
     """An export file was truncated, corrupt or not the CSV we expect."""
 
 
-class RemovalError(SendGridError):
-    """Removing contacts from a list did not complete."""
-
-
-def _poll(
+def poll_until(
     check: Callable[[], dict | None],
     *,
     poll_interval: float,
@@ -80,7 +65,21 @@ def _poll(
     on_timeout: Callable[[], Exception],
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
-    """Call ``check`` until it returns a dict, waiting longer each time, within ``timeout``."""
+    """Call ``check`` until it returns a dict, waiting longer each time, within ``timeout``.
+
+    Args:
+        check: Returns the finished job's JSON, or None while it runs.
+        poll_interval: First wait between calls.
+        timeout: Bound on the whole wait.
+        on_timeout: Builds the error raised when the bound is reached.
+        sleep: The wait (tests pass a fake).
+
+    Returns:
+        What ``check`` returned.
+
+    Raises:
+        Exception: ``on_timeout()`` once ``timeout`` has passed.
+    """
     deadline = time.monotonic() + timeout
     wait = max(poll_interval, 0.01)
     while True:
@@ -145,7 +144,7 @@ def wait_for_export(
             raise ExportFailedError(f"SendGrid contacts export {export_id} failed: {detail}")
         return None  # pending, or a state the spec does not name: keep waiting until the bound
 
-    return _poll(
+    return poll_until(
         check,
         poll_interval=poll_interval,
         timeout=timeout,
@@ -286,6 +285,43 @@ def export_list(
     yield from read_export(client, list_id, status)
 
 
+def fill_from_export(
+    client: SendGridClient,
+    list_id: str,
+    fill: Callable[[Iterator[dict[str, str]]], None],
+    *,
+    restart: Callable[[], None],
+    poll_interval: float,
+    timeout: float,
+) -> None:
+    """Export a list and hand its rows to ``fill``; a broken file is read once more from the start.
+
+    Args:
+        client: The SendGrid client.
+        list_id: The list to read.
+        fill: Consumes every row of one reading (raises what the rows raise).
+        restart: Called before a second reading: drop what the broken one stored.
+        poll_interval: First wait between export status polls.
+        timeout: Bound on the wait for the export to be ready.
+
+    Raises:
+        ExportError: The export failed or timed out, or a file was truncated or corrupt in
+            every reading.
+    """
+    export_id = start_export(client, list_id)
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        # Polled again on a retry: the answer carries freshly signed file URLs.
+        status = wait_for_export(client, export_id, poll_interval=poll_interval, timeout=timeout)
+        try:
+            fill(read_export(client, list_id, status))
+            return
+        except ExportDownloadError as exc:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise
+            LOGGER.warning("%s; reading the export again from the start", exc)
+            restart()
+
+
 def read_export(client: SendGridClient, list_id: str, status: dict) -> Iterator[dict[str, str]]:
     """Stream the rows of a ready export, file after file.
 
@@ -316,154 +352,3 @@ def read_export(client: SendGridClient, list_id: str, status: dict) -> Iterator[
             f"but its files hold {rows}."
         )
     LOGGER.info("Read %d members of list %s from export %s", rows, list_id, export_id)
-
-
-def _id_chunks(contact_ids: Iterable[str], chunk_size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    chars = 0
-    for contact_id in contact_ids:
-        cost = len(contact_id) + 1
-        if chunk and (len(chunk) >= chunk_size or chars + cost > MAX_IDS_CHARS):
-            yield chunk
-            chunk, chars = [], 0
-        chunk.append(contact_id)
-        chars += cost
-    if chunk:
-        yield chunk
-
-
-def list_count(client: SendGridClient, list_id: str) -> int:
-    """Return the number of contacts SendGrid counts on a list.
-
-    Args:
-        client: The SendGrid client.
-        list_id: The list.
-
-    Returns:
-        ``contact_count`` from ``GET /v3/marketing/lists/{id}/contacts/count``.
-    """
-    body = client.request("GET", LIST_COUNT_PATH.format(list_id=list_id)).json()
-    return int(body.get("contact_count") or 0)
-
-
-class _RemovalJobs:
-    """Follows removal jobs; switches to count confirmation when jobs cannot be polled."""
-
-    def __init__(
-        self, client: SendGridClient, list_id: str, *, poll_interval: float, timeout: float
-    ) -> None:
-        self.client = client
-        self.list_id = list_id
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.count_before = list_count(client, list_id)
-        self.by_count = False  # True once the import-status endpoint answered 404
-        self.pending: deque[str] = deque()
-        self.submitted = 0
-
-    def submit(self, ids: list[str]) -> None:
-        joined = ",".join(quote(i, safe="") for i in ids)
-        path = f"{LIST_CONTACTS_PATH.format(list_id=self.list_id)}?contact_ids={joined}"
-        body = self.client.request("DELETE", path, ok=(200, 202, 204)).json()
-        job_id = body.get("job_id") if isinstance(body, dict) else None
-        self.submitted += len(ids)
-        if job_id and not self.by_count:
-            self.pending.append(str(job_id))
-        else:
-            self.by_count = True
-        while len(self.pending) >= MAX_PENDING_REMOVALS:
-            self._wait_oldest()
-
-    def finish(self) -> int:
-        while self.pending:
-            self._wait_oldest()
-        if self.by_count and self.submitted:
-            self._confirm_by_count()
-        return self.submitted
-
-    def _wait_oldest(self) -> None:
-        job_id = self.pending.popleft()
-        if self.by_count:
-            return
-        try:
-            job = self.client.wait_for_job(
-                job_id, poll_interval=self.poll_interval, timeout=self.timeout
-            )
-        except SendGridAPIError as exc:
-            if exc.status != 404:
-                raise
-            # Removal job ids are not documented as pollable at the import-status endpoint.
-            LOGGER.info(
-                "Removal job %s of list %s cannot be polled (404); confirming by list count",
-                job_id, self.list_id,
-            )
-            self.by_count = True
-            self.pending.clear()
-            return
-        if job.get("status") != "completed":
-            results = job.get("results") or {}
-            raise RemovalError(
-                f"SendGrid removal job {job_id} on list {self.list_id} ended "
-                f"{job.get('status')!r} (errored_count={results.get('errored_count')})."
-            )
-
-    def _confirm_by_count(self) -> None:
-        target = max(self.count_before - self.submitted, 0)
-
-        def check() -> dict | None:
-            count = list_count(self.client, self.list_id)
-            return {"count": count} if count <= target else None
-
-        _poll(
-            check,
-            poll_interval=self.poll_interval,
-            timeout=self.timeout,
-            on_timeout=lambda: RemovalError(
-                f"List {self.list_id} still counts more than {target} contacts {self.timeout:g} s "
-                f"after removing {self.submitted} (it had {self.count_before})."
-            ),
-        )
-
-
-def remove_from_list(
-    client: SendGridClient,
-    list_id: str,
-    contact_ids: Iterable[str],
-    *,
-    poll_interval: float,
-    timeout: float,
-    chunk_size: int = DEFAULT_REMOVAL_CHUNK,
-) -> int:
-    """Take contacts off a list (they stay in SendGrid and on their other lists).
-
-    Sends ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=...`` in chunks and follows each
-    job at ``GET /v3/marketing/contacts/imports/{job_id}``. If that endpoint answers 404 (removal
-    jobs there are unverified upstream), the end is confirmed instead by the list's contact count
-    falling by the number removed; so call this after the list's upsert jobs have finished.
-
-    Args:
-        client: The SendGrid client.
-        list_id: The list.
-        contact_ids: SendGrid contact ids to take off (consumed lazily).
-        poll_interval: First wait between job polls.
-        timeout: Bound on each wait.
-        chunk_size: Ids per request at most (also capped by URL length).
-
-    Returns:
-        How many contact ids were taken off the list.
-
-    Raises:
-        RemovalError: A job did not end ``completed``, or the count did not fall in time.
-        SendGridError: SendGrid refused a request.
-    """
-    chunks = _id_chunks(contact_ids, max(chunk_size, 1))
-    first = next(chunks, None)
-    if first is None:
-        return 0
-    jobs = _RemovalJobs(client, list_id, poll_interval=poll_interval, timeout=timeout)
-    jobs.submit(first)
-    for chunk in chunks:
-        jobs.submit(chunk)
-    removed = jobs.finish()
-    LOGGER.info("Removed %d contacts from list %s", removed, list_id)
-    return removed

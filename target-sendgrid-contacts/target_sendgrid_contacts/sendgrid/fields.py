@@ -55,7 +55,10 @@ def create_custom_field(client: SendGridClient, name: str, field_type: str) -> F
         The new definition.
     """
     body = client.request(
-        "POST", FIELDS_PATH, json={"name": name, "field_type": field_type}, ok=(200, 201),
+        "POST",
+        FIELDS_PATH,
+        json={"name": name, "field_type": field_type},
+        ok=(200, 201),
         idempotent=False,
     ).json()
     LOGGER.info("Created custom field %s (%s, id %s)", name, field_type, body["id"])

@@ -1,37 +1,30 @@
-"""Mirror sync: a list's members as exported at the start of the run, and what to change.
+"""The list snapshot store: a list's members as exported at the start of the run, in SQLite.
 
 The snapshot lives in SQLite in a work directory, so 2,000,000 members cost disk, not memory. It
 holds no email addresses or names: only keyed 8-byte hashes of them (the key exists only in this
-process), the SendGrid contact id and a seen flag. Removal is decided only from a whole snapshot
-and a cohort delivered whole in this run.
+process), the SendGrid contact id and a seen flag. Whether anybody is removed is decided in
+``removal.py``, never here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
-import math
 import os
 import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from target_sendgrid_contacts.sendgrid.exports import (
-    ExportDownloadError,
-    read_export,
-    start_export,
-    wait_for_export,
-)
+from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError, fill_from_export
+from target_sendgrid_contacts.value_forms import sent_forms, stored_forms
 
 if TYPE_CHECKING:
     from target_sendgrid_contacts.sendgrid.client import SendGridClient
 
-LOGGER = logging.getLogger("target_sendgrid_contacts.mirror")
+LOGGER = logging.getLogger("target_sendgrid_contacts.snapshot")
 
 Comparison = Literal["new", "changed", "unchanged"]
 
@@ -41,129 +34,6 @@ _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
 _INSERT_BATCH = 20_000
 _MARK_BATCH = 10_000
 _CACHE_KIB = 16 * 1024  # SQLite page cache (and sort memory); the rest stays on disk
-_DOWNLOAD_ATTEMPTS = 2  # a file cut off mid-stream is read once more, from the start
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4}")
-
-
-@dataclass(frozen=True)
-class RemovalDecision:
-    """Whether leavers may be taken off a list in this run, and why.
-
-    Attributes:
-        allowed: True when removal may go ahead.
-        reason: A sentence for the report and the log.
-    """
-
-    allowed: bool
-    reason: str
-
-
-def removal_decision(
-    *, list_size: int, leavers: int, cohort_complete: bool, max_removal_ratio: float | None
-) -> RemovalDecision:
-    """Decide whether a mirror run may remove a list's leavers.
-
-    Args:
-        list_size: Members of the list at export time.
-        leavers: Members not in the cohort.
-        cohort_complete: The tap delivered the whole cohort in this run.
-        max_removal_ratio: Largest share of the list one run may remove (0-1), or None.
-
-    Returns:
-        The decision with a reason naming the numbers.
-    """
-    if not cohort_complete:
-        return RemovalDecision(
-            False,
-            f"cohort not delivered whole in this run: nobody removed ({leavers} of {list_size} "
-            "members would have left)",
-        )
-    if leavers == 0:
-        return RemovalDecision(True, "nobody left the cohort")
-    if max_removal_ratio is not None and list_size > 0:
-        share = leavers / list_size
-        if share > max_removal_ratio:
-            return RemovalDecision(
-                False,
-                f"would remove {leavers} of {list_size} members ({share:.1%}), more than "
-                f"max_removal_ratio {max_removal_ratio:g} ({max_removal_ratio:.1%}): "
-                "nobody removed",
-            )
-    return RemovalDecision(True, f"{leavers} of {list_size} members left the cohort")
-
-
-def _number_form(value: float) -> str:
-    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-        return f"n:{int(value)}"
-    return f"n:{value!r}"
-
-
-def _date_form(value: dt.date) -> str:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        if value.time() != dt.time():
-            return f"d:{value.isoformat()}"
-        value = value.date()
-    return f"d:{value.isoformat()}"
-
-
-def _parse_date(text: str) -> dt.date | None:
-    if not _DATE_LIKE.match(text):
-        return None
-    iso = text[:-1] + "+00:00" if text.endswith("Z") else text  # Python 3.10 reads no "Z"
-    try:
-        return dt.datetime.fromisoformat(iso)
-    except ValueError:
-        pass
-    try:
-        return dt.datetime.strptime(text, "%m/%d/%Y")
-    except ValueError:
-        return None
-
-
-def stored_forms(text: str | None) -> tuple[str, str]:
-    """Return the raw and canonical comparison forms of a value read from an export.
-
-    Args:
-        text: The CSV cell, or None when the export has no column for the field.
-
-    Returns:
-        ``(raw, canonical)``; canonical reads numbers and dates as such, else equals raw.
-    """
-    if text is None:
-        return "absent", "absent"  # no "s:" prefix, so no sent value ever matches
-    raw = f"s:{text}"
-    if _NUMBER.fullmatch(text):
-        return raw, _number_form(float(text))
-    parsed = _parse_date(text)
-    return raw, (_date_form(parsed) if parsed is not None else raw)
-
-
-def sent_forms(value: object) -> tuple[str, str | None]:
-    """Return the raw and canonical comparison forms of a value the target would send.
-
-    Text is compared exactly, except that two spellings of one date are equal; JSON numbers
-    compare as numbers ("42" in the export equals 42 sent); None equals an empty cell.
-
-    Args:
-        value: A contact field value.
-
-    Returns:
-        ``(raw, canonical)``; canonical is None when only the raw form may match.
-    """
-    if value is None:
-        return "s:", None
-    if isinstance(value, bool):
-        return f"s:{str(value).lower()}", None
-    if isinstance(value, (int, float)):
-        return f"s:{value}", _number_form(float(value))
-    if isinstance(value, dt.date):
-        return f"s:{value.isoformat()}", _date_form(value)
-    text = str(value)
-    parsed = _parse_date(text)
-    return f"s:{text}", (_date_form(parsed) if parsed is not None else None)
 
 
 class ListSnapshot:
@@ -241,20 +111,14 @@ class ListSnapshot:
             columns.append(name.strip().upper())
         snapshot = cls(_snapshot_path(workdir, list_id), slots)
         try:
-            export_id = start_export(client, list_id)
-            for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
-                # Polled again on a retry: the answer carries freshly signed file URLs.
-                status = wait_for_export(
-                    client, export_id, poll_interval=poll_interval, timeout=timeout
-                )
-                try:
-                    snapshot._fill(read_export(client, list_id, status), columns)
-                    break
-                except ExportDownloadError as exc:
-                    if attempt == _DOWNLOAD_ATTEMPTS:
-                        raise
-                    LOGGER.warning("%s; reading the export again from the start", exc)
-                    snapshot._clear()
+            fill_from_export(
+                client,
+                list_id,
+                lambda rows: snapshot._fill(rows, columns),
+                restart=snapshot._clear,
+                poll_interval=poll_interval,
+                timeout=timeout,
+            )
         except BaseException:
             snapshot.close()
             raise
