@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -41,6 +42,24 @@ def _last_call(sb: Sandbox) -> str:
     return f"{last.get('method', '')} {last.get('path', '')}"[:80]
 
 
+def _print_phases(requests: list[dict], started: float, ended: float) -> None:
+    """When each kind of SendGrid call first and last reached the sandbox, from the run's start."""
+    kinds = {
+        "export start": lambda r: r["method"] == "POST" and r["path"].endswith("/exports"),
+        "export polls": lambda r: r["method"] == "GET" and "/contacts/exports/" in r["path"],
+        "export download": lambda r: "/files/" in r["path"],
+        "upserts (PUT)": lambda r: r["method"] == "PUT",
+        "job polls": lambda r: r["method"] == "GET" and "/contacts/imports/" in r["path"],
+        "removals (DELETE)": lambda r: r["method"] == "DELETE",
+    }
+    parts = []
+    for label, matches in kinds.items():
+        times = [r["ts"] - started for r in requests if matches(r)]
+        if times:
+            parts.append(f"{label} {min(times):.1f}-{max(times):.1f} s")
+    print(f"  phases: {'; '.join(parts)}; end {ended - started:.1f} s")
+
+
 def run_target(sb: Sandbox, workdir: Path, label: str) -> None:
     input_path = workdir / "input.jsonl"
     write_lines(input_path, singer_lines(sb.generator, [COHORT], shape=SHAPE))
@@ -55,6 +74,7 @@ def run_target(sb: Sandbox, workdir: Path, label: str) -> None:
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
     before = len(sb.requests)
+    started = time.time()
     # RSS twice a second, with the SendGrid call the target made last.
     run = run_measured(
         [str(TARGET), "--config", str(config_path)],
@@ -79,6 +99,7 @@ def run_target(sb: Sandbox, workdir: Path, label: str) -> None:
         f"  PUT contacts requests {puts}, DELETE list-contacts requests {deletes}, "
         f"all SendGrid requests {sum(kinds.values())}"
     )
+    _print_phases(sb.requests[before:], started, started + seconds)
     if report_path.exists():
         totals = json.loads(report_path.read_text())["totals"]
         print(
