@@ -57,7 +57,7 @@ class DateParser:
         Args:
             properties: The sink schema's ``properties``.
         """
-        self._dates = [
+        self._dates: list[tuple[str, Callable[[str], object], dict[str, object]]] = [
             (key, _PARSERS.get(kind, datetime_fromisoformat), {})
             for key, prop in properties.items()
             if (kind := get_datelike_property_type(prop))
