@@ -120,6 +120,9 @@ def bulk_sink(target: Target, stream: str) -> Sink | None:
     sink = target._sinks_active.get(stream)
     if sink is None or sink.include_sdc_metadata_properties or sink._validator is not None:
         return None
+    # A property schema that is not an object (``true``) is the SDK's to judge, record by record.
+    if not all(isinstance(p, dict) for p in sink.schema["properties"].values()):
+        return None
     return sink
 
 
