@@ -21,6 +21,7 @@ from target_sendgrid_contacts.batch_files import (
     local_paths,
     read_records,
 )
+from target_sendgrid_contacts.bulk_records import bulk_sink, take_records
 from target_sendgrid_contacts.input_reader import PrivateMsgSpecReader
 from target_sendgrid_contacts.intake import COHORT_SYNCS_STREAM, IGNORED_STREAMS, Intake
 from target_sendgrid_contacts.interruption import (
@@ -114,7 +115,9 @@ class TargetSendGridContacts(Target):
         """Take in a BATCH message's records exactly as if they had come as RECORD messages.
 
         Each record goes through the SDK's record intake (stream maps, key checks, our sinks),
-        so mapping, validation, counts, the completeness signal and STATE order are the same.
+        or, for a stream without stream maps, through the same steps in one loop per file
+        (``bulk_records.py``), so mapping, validation, counts, the completeness signal and
+        STATE order are the same.
         Each file is removed once all its records are taken in.
 
         Args:
@@ -146,11 +149,17 @@ class TargetSendGridContacts(Target):
             check_present(paths)
             taken = 0
             for path in paths:
-                for record in read_records(path, compression):
-                    self._process_record_message(
-                        {"type": "RECORD", "stream": stream, "record": record}
-                    )
-                    taken += 1
+                records = read_records(path, compression)
+                # Asked per file: a drain between files may archive or replace the sink.
+                sink = bulk_sink(self, stream)
+                if sink is not None:
+                    taken += take_records(self, sink, records)
+                else:
+                    for record in records:
+                        self._process_record_message(
+                            {"type": "RECORD", "stream": stream, "record": record}
+                        )
+                        taken += 1
                 self.batch_files.done(path)
         except BatchFileError as exc:
             raise self._reader.error(

@@ -205,3 +205,128 @@ def test_the_sdk_batch_hook_of_a_sink_takes_the_records_in_too(sandbox, tmp_path
     assert report["totals"]["received"] == len(members)
     assert report["totals"]["adds_up"] is True
     assert not path.exists()
+
+
+HAND_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "email": {"type": ["string", "null"]},
+        "first_name": {"type": ["string", "null"]},
+        "seen_at": {"type": ["string", "null"], "format": "date-time"},
+        "joined": {"type": ["string", "null"], "format": "date"},
+    },
+}
+HAND_RECORDS = [
+    # "Z" comes back as "+00:00" only when the SDK has parsed the date-time.
+    {"id": 1, "email": "Ann@Example.com", "first_name": "Ann", "seen_at": "2026-11-20T10:00:00Z",
+     "joined": "2026-01-02", "_sdc_extracted_at": "2026-11-20T10:00:00Z"},
+    {"id": 2, "email": "bob@example.com", "first_name": "Bob", "seen_at": "2026-11-20T10:00:00Z",
+     "joined": None, "extra": "a field without schema"},
+    {"id": 3, "email": "not an email", "first_name": "Cy", "seen_at": None},
+    {"id": 4, "email": "dee@example.com", "first_name": "Dee",
+     "seen_at": "2026-11-22T00:00:00+01:00"},
+    {"id": 5, "email": "ANN@example.com", "first_name": "Ann again", "seen_at": None},
+    {"id": 6, "first_name": "Nobody"},
+    {"id": 7, "email": "eve@example.com", "first_name": "Eve", "seen_at": "2026-11-21T08:30:00Z",
+     "joined": "2026-03-04"},
+]  # fmt: skip
+
+
+def _hand_input(tmp_path: Path, *, batch: bool, records: list[dict] = HAND_RECORDS) -> str:
+    schema = {"type": "SCHEMA", "stream": "people", "schema": HAND_SCHEMA, "key_properties": ["id"]}
+    lines = [json.dumps(schema)]
+    if batch:
+        path = tmp_path / "people-1.json.gz"
+        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode()))
+        encoding = {"format": "jsonl", "compression": "gzip"}
+        lines.append(json.dumps({"type": "BATCH", "stream": "people", "encoding": encoding,
+                                 "manifest": [path.as_uri()]}))  # fmt: skip
+    else:
+        lines += [json.dumps({"type": "RECORD", "stream": "people", "record": r}) for r in records]
+    lines.append(json.dumps({"type": "STATE", "value": {"done": 1}}))
+    return "\n".join(lines) + "\n"
+
+
+def _hand_config(sandbox, tmp_path: Path, stream_maps: dict | None = None) -> Path:
+    config = {
+        "api_key": sandbox.sendgrid_api_key,
+        "api_url": sandbox.sendgrid_url,
+        "email_field": "email",
+        "first_name_field": "first_name",
+        "list_name": "People",
+        "custom_fields": {"seen_text": "seen_at", "joined_text": "joined", "seen_on": "seen_at"},
+        "create_missing_custom_fields": True,
+        "job_poll_interval_seconds": 0.02,
+        "report_path": str(tmp_path / "report.json"),
+        "rejects_path": str(tmp_path / "rejects.jsonl"),
+        **({"stream_maps": stream_maps} if stream_maps else {}),
+    }
+    return write_config(tmp_path / "c.json", config)
+
+
+def _hand_target(config: Path, singer: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "target-sendgrid-contacts"), "--config", str(config)],
+        input=singer,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _hand_run(sandbox, tmp_path: Path, *, batch: bool, stream_maps: dict | None) -> dict:
+    tmp_path.mkdir()
+    for name in ("seen_text", "joined_text"):  # text fields: the date's spelling shows
+        sandbox.sendgrid.create_field(name, "Text")
+    config = _hand_config(sandbox, tmp_path, stream_maps)
+    done = _hand_target(config, _hand_input(tmp_path, batch=batch))
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = sandbox.sendgrid.list_by_name("People")
+    members = {
+        m["email"]: (m.get("first_name"), m["custom_fields"])
+        for m in sandbox.sendgrid.members(found["id"])
+    }
+    report = json.loads((tmp_path / "report.json").read_text())
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    return {
+        "members": members,
+        "totals": report["totals"],
+        "rejects": [(r.get("reason"), r.get("record_number"), r.get("keys")) for r in rejects],
+        "state": done.stdout,
+    }
+
+
+@pytest.mark.parametrize(
+    "stream_maps",
+    [None, {"people": {"__filter__": "id != 7", "first_name": "first_name.upper()"}}],
+    ids=["no stream maps", "stream maps"],
+)
+def test_batch_input_ends_exactly_as_the_same_records_sent_as_record_messages(
+    stream_maps, sandbox_factory, tmp_path
+):
+    """Dates parsed, metadata dropped, stream maps applied, rejects and counts: all identical."""
+    as_records = _hand_run(sandbox_factory(), tmp_path / "r", batch=False, stream_maps=stream_maps)
+    as_batch = _hand_run(sandbox_factory(), tmp_path / "b", batch=True, stream_maps=stream_maps)
+
+    assert as_batch == as_records
+    ann = as_records["members"]["ann@example.com"]
+    assert ann[1]["seen_text"] == "2026-11-20T10:00:00+00:00"  # parsed by the SDK, as text
+    assert ann[1]["joined_text"] == "2026-01-02"
+    assert as_records["totals"]["adds_up"] is True
+    assert ("eve@example.com" in as_records["members"]) is (stream_maps is None)
+
+
+def test_a_bad_date_in_a_batch_file_stops_the_run_as_in_a_record_message(sandbox, tmp_path):
+    records = [*HAND_RECORDS[:2], {"id": 9, "email": "fay@example.com", "seen_at": "not a date"}]
+    for batch in (False, True):
+        run_dir = tmp_path / str(batch)
+        run_dir.mkdir()
+        singer = _hand_input(run_dir, batch=batch, records=records)
+        done = _hand_target(_hand_config(sandbox, run_dir), singer)
+
+        assert done.returncode != 0
+        assert "field 'seen_at' is not a valid date or date-time" in done.stderr
+        assert "not a date" not in done.stderr
+        assert done.stdout == ""  # no STATE

@@ -1,0 +1,172 @@
+"""The SDK's record intake for a whole BATCH file in one loop: the same steps, fewer calls.
+
+``Target._process_record_message`` costs ~14 µs a record before our sink sees it (a message
+dict per record, a record copy, the stream map, a timestamp check of every property, seven
+metadata pops). For a stream with the SDK's identity map (no stream maps, no flattening) and
+no record metadata, the steps that can change anything are kept here, in the SDK's order:
+batch context, metadata removal, timestamp parsing, ``preprocess_record``, the key check,
+tallies, the sink, the record counter, full-sink drains and the record-age drain. Any other
+stream takes the SDK's own path record by record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from singer_sdk.helpers._compat import (
+    date_fromisoformat,
+    datetime_fromisoformat,
+    time_fromisoformat,
+)
+from singer_sdk.helpers._typing import get_datelike_property_type
+from singer_sdk.mapper import SameRecordTransform
+
+if TYPE_CHECKING:
+    from singer_sdk import Target
+    from singer_sdk.sinks import Sink
+
+# The metadata columns the SDK removes from each record (Sink._remove_sdc_metadata_from_record).
+SDC_COLUMNS = frozenset(
+    {
+        "_sdc_extracted_at",
+        "_sdc_received_at",
+        "_sdc_batched_at",
+        "_sdc_deleted_at",
+        "_sdc_sequence",
+        "_sdc_table_version",
+        "_sdc_sync_started_at",
+    }
+)
+# As in Sink._parse_timestamps_in_record.
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "time": time_fromisoformat,
+    "date": date_fromisoformat,
+}
+# Parsed texts kept per date property: a cohort's cohort_last_computed is one text for all
+# its members; a per-member date fills the cache once and is then parsed record by record.
+_CACHE_LIMIT = 1024
+
+
+class DateParser:
+    """Parses a record's top-level date-like properties as the SDK would, caching repeats."""
+
+    def __init__(self, properties: dict) -> None:
+        """Find the date-like properties of a schema.
+
+        Args:
+            properties: The sink schema's ``properties``.
+        """
+        self._dates: list[tuple[str, Callable[[str], object], dict[str, object]]] = [
+            (key, _PARSERS.get(kind, datetime_fromisoformat), {})
+            for key, prop in properties.items()
+            if (kind := get_datelike_property_type(prop))
+        ]
+
+    def __bool__(self) -> bool:
+        """Whether the schema has any date-like property."""
+        return bool(self._dates)
+
+    def parse(self, record: dict) -> bool:
+        """Replace the record's date texts by their values, or leave it untouched.
+
+        Args:
+            record: The record.
+
+        Returns:
+            False (record unchanged) when a value does not parse: the SDK's own pass then
+            repairs or fails it, with its own messages.
+        """
+        found = []
+        for key, parse, cache in self._dates:
+            value = record.get(key)
+            if value is None:
+                continue
+            parsed = cache.get(value) if type(value) is str else None
+            if parsed is None:
+                try:
+                    parsed = parse(value)
+                except Exception:  # noqa: BLE001 (the SDK's pass decides what it means)
+                    return False
+                if type(value) is str and len(cache) < _CACHE_LIMIT:
+                    cache[value] = parsed
+            found.append((key, parsed))
+        for key, parsed in found:
+            record[key] = parsed
+        return True
+
+
+def bulk_sink(target: Target, stream: str) -> Sink | None:
+    """The stream's sink when its records may skip the SDK's per-record message path.
+
+    Args:
+        target: The target.
+        stream: The stream of the BATCH message.
+
+    Returns:
+        The sink, or None when stream maps, flattening, record metadata, schema validation
+        or a missing sink need the SDK's own path (which also raises its usual errors).
+    """
+    maps = target.mapper.stream_maps.get(stream)
+    if not maps or len(maps) != 1:
+        return None
+    stream_map = maps[0]
+    if (
+        type(stream_map) is not SameRecordTransform
+        or stream_map.stream_alias != stream
+        or stream_map.flattening_enabled
+    ):
+        return None
+    sink = target._sinks_active.get(stream)
+    if sink is None or sink.include_sdc_metadata_properties or sink._validator is not None:
+        return None
+    # A property schema that is not an object (``true``) is the SDK's to judge, record by record.
+    if not all(isinstance(p, dict) for p in sink.schema["properties"].values()):
+        return None
+    return sink
+
+
+def take_records(target: Target, sink: Sink, records: Iterable[dict]) -> int:
+    """Feed records to the sink as ``_process_record_message`` would, one loop for all.
+
+    Args:
+        target: The target (for drains).
+        sink: From :func:`bulk_sink`.
+        records: The records of one batch file (fresh dicts: not copied).
+
+    Returns:
+        How many records were taken in.
+    """
+    schema = sink.schema
+    properties = schema["properties"]
+    known = properties.keys()
+    # The SDK's pass parses date-like properties and warns about a field without schema: a
+    # record with only known fields needs just its dates parsed.
+    dates = DateParser(properties)
+    keys = tuple(sink.key_properties or ())
+    counter = sink.record_counter_metric
+    taken = 0
+    for record in records:
+        context = sink._get_context(record)
+        if not SDC_COLUMNS.isdisjoint(record):
+            sink._remove_sdc_metadata_from_record(record)
+        if not known >= record.keys() or (dates and not dates.parse(record)):
+            sink._validate_and_parse(record)
+        record = sink.preprocess_record(record, context)  # noqa: PLW2901
+        for key in keys:
+            if key not in record:
+                sink._singer_validate_message(record)
+        sink.tally_record_read()
+        sink.process_record(record, context)
+        counter.increment()
+        sink._after_process_record(context)
+        if sink.is_full:
+            target.logger.info(
+                "Target sink for '%s' is full. Current size is '%s'. Draining...",
+                sink.stream_name,
+                sink.current_size,
+            )
+            target.drain_one(sink)
+        target._handle_max_record_age()
+        taken += 1
+    return taken
