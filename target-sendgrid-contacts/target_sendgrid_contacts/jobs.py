@@ -53,6 +53,7 @@ class JobFollower:
         *,
         poll_interval: float,
         timeout: float,
+        kind: str = "import",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Create a follower (its thread starts with the first job).
@@ -61,11 +62,13 @@ class JobFollower:
             client: A client no other thread uses (see ``SendGridClient.with_session``).
             poll_interval: First wait between polls of a job; it grows by half each poll.
             timeout: Bound on the wait for one job, from its hand-over.
+            kind: What the jobs do, for messages (``import``, ``removal``).
             monotonic: Clock for poll times and deadlines.
         """
         self._client = client
         self._poll_interval = max(poll_interval, 0.01)
         self._timeout = timeout
+        self._kind = kind
         self._monotonic = monotonic
         self._cond = threading.Condition()
         self._pending: dict[str, _Pending] = {}
@@ -153,7 +156,7 @@ class JobFollower:
                             pending.token,
                             None,
                             JobTimeoutError(
-                                f"SendGrid import job {pending.job_id} was not "
+                                f"SendGrid {self._kind} job {pending.job_id} was not "
                                 "followed to its end (the run stopped)."
                             ),
                         )
@@ -193,7 +196,7 @@ class JobFollower:
                 pending,
                 None,
                 JobTimeoutError(
-                    f"SendGrid import job {pending.job_id} was still pending after "
+                    f"SendGrid {self._kind} job {pending.job_id} was still pending after "
                     f"{self._timeout:g} s (job_timeout_seconds)."
                 ),
             )

@@ -77,7 +77,10 @@ class _RemovalJobs:
         self.submitted = 0
         # Its own session, the same 429 back-off: a rate limit holds polls and DELETEs alike.
         self._follower = JobFollower(
-            client.with_session(requests.Session()), poll_interval=poll_interval, timeout=timeout
+            client.with_session(requests.Session()),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            kind="removal",
         )
 
     def submit(self, ids: list[str]) -> None:
