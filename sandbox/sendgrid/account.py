@@ -15,9 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import UNSET
+
 from sandbox.sendgrid.fields import CustomFields
 from sandbox.sendgrid.files import iso
-from sandbox.sendgrid.model import EXTRA_FIELDS, MAX_LISTS, ApiError, Contact
+from sandbox.sendgrid.model import MAX_LISTS, ApiError, Contact, UpsertContact
 
 
 @dataclass
@@ -79,40 +81,55 @@ class Account:
                 ns.append(n)
         return ns
 
-    def store(self, email: str, values: dict[str, Any], now: float) -> Contact:
+    def store(self, email: str, values: UpsertContact, now: float) -> Contact:
         """Create or update the contact ``email`` (lower-cased) from request values.
 
         Omitted fields keep their values; custom fields merge key by key.
         """
         old = self.contacts.get(email)
-        extra = {k: values[k] for k in EXTRA_FIELDS if k in values}
-        custom = values.get("custom_fields") or {}
+        extra = values.extra()
+        # the request's own dict: nothing else holds it once the job is applied
+        custom = values.custom_fields or None
+        first_name, last_name = values.first_name, values.last_name
         if old is None:
             contact = Contact(
                 len(self.by_n),
                 email,
-                values.get("first_name"),
-                values.get("last_name"),
-                extra or None,
-                dict(custom) or None,
+                None if first_name is UNSET else first_name,
+                None if last_name is UNSET else last_name,
+                extra,
+                custom,
                 now,
                 now,
             )
             self.by_n.append(contact)
         else:
+            if extra and old.extra:
+                extra = {**old.extra, **extra}
+            if custom and old.custom:
+                custom = {**old.custom, **custom}
             contact = Contact(
                 old.n,
                 email,
-                values.get("first_name", old.first_name),
-                values.get("last_name", old.last_name),
-                {**(old.extra or {}), **extra} or None,
-                {**(old.custom or {}), **custom} or None,
+                old.first_name if first_name is UNSET else first_name,
+                old.last_name if last_name is UNSET else last_name,
+                extra or old.extra,
+                custom or old.custom,
                 old.created_at,
                 now,
             )
             self.by_n[old.n] = contact
         self.contacts[email] = contact
         return contact
+
+    def store_many(
+        self, emails: list[str], values: list[UpsertContact], now: float
+    ) -> tuple[list[int], int]:
+        """``store`` each (email, values) pair; return the numbers and how many are new."""
+        before = len(self.by_n)
+        store = self.store
+        ns = [store(email, v, now).n for email, v in zip(emails, values, strict=True)]
+        return ns, len(self.by_n) - before
 
     def delete(self, ns: list[int] | None) -> int:
         """Delete contacts by number (all with None) and their memberships; return how many."""

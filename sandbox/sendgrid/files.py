@@ -36,6 +36,12 @@ EXPORT_COLUMNS = (
     "UPDATED_AT",
 )
 _ROWS_PER_CHUNK = 2_000
+_NO_EXTRA = (None,) * len(EXTRA_FIELDS)
+_EMPTY = ['""']
+_EMPTY_EXTRA = ",".join(_EMPTY * len(EXTRA_FIELDS))
+# Level 1: the files only cross the loopback, and level 6 cost the sandbox about 3 CPU-s
+# more on a 2,000,000-contact export for files about a quarter smaller.
+GZIP_LEVEL = 1
 
 
 @lru_cache(maxsize=4096)
@@ -46,7 +52,7 @@ def iso(epoch: float) -> str:
 
 def gzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Gzip a stream of byte chunks into a stream of compressed chunks."""
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip container
     for chunk in chunks:
         out = compressor.compress(chunk)
         if out:
@@ -82,20 +88,45 @@ def _flat(value: Any) -> Any:
     return ",".join(value) if isinstance(value, list) else value
 
 
-def csv_row(contact: Contact, contact_id: str, field_ids: Sequence[str]) -> list[Any]:
+def csv_row(contact: Contact, contact_id: str, field_ids: Sequence[str]) -> tuple[Any, ...]:
     """One contact as an export CSV row, in the order of ``EXPORT_COLUMNS`` then ``field_ids``."""
-    extra = contact.extra or {}
-    custom = contact.custom or {}
-    return [
+    extra, custom = contact.extra, contact.custom
+    return (
         contact_id,
         contact.email,
         contact.first_name,
         contact.last_name,
-        *(_flat(extra.get(name)) for name in EXTRA_FIELDS),
+        *(_NO_EXTRA if extra is None else [_flat(extra.get(name)) for name in EXTRA_FIELDS]),
         iso(contact.created_at),
         iso(contact.updated_at),
-        *(custom.get(field_id) for field_id in field_ids),
-    ]
+        *(map(custom.get, field_ids) if custom else [None] * len(field_ids)),
+    )
+
+
+def _quoted(value: Any) -> str:
+    """A CSV field as ``csv.QUOTE_ALL`` writes it (None as an empty field)."""
+    if value is None:
+        return '""'
+    text = value if isinstance(value, str) else str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def csv_line(contact: Contact, contact_id: str, field_ids: Sequence[str]) -> str:
+    """``csv_row`` of a contact without extra fields as one written line, without the csv module.
+
+    The same text as ``csv.writer(QUOTE_ALL)`` writes for that row, in about half the time: the
+    ten empty extra columns are one constant.
+    """
+    custom = contact.custom
+    line = (
+        f'"{contact_id}",{_quoted(contact.email)},{_quoted(contact.first_name)},'
+        f'{_quoted(contact.last_name)},{_EMPTY_EXTRA},"{iso(contact.created_at)}",'
+        f'"{iso(contact.updated_at)}"'
+    )
+    if field_ids:
+        values = [_quoted(custom.get(f)) for f in field_ids] if custom else _EMPTY * len(field_ids)
+        line += "," + ",".join(values)
+    return line + "\n"
 
 
 def export_body(
@@ -113,10 +144,15 @@ def export_body(
         if file_type == "csv":
             writer.writerow([*EXPORT_COLUMNS, *field_names.values()])
         for start in range(0, len(contacts), _ROWS_PER_CHUNK):
-            for contact in contacts[start : start + _ROWS_PER_CHUNK]:
-                if file_type == "csv":  # None is written as an empty field
-                    writer.writerow(csv_row(contact, contact_id(contact.n), field_ids))
-                else:
+            chunk = contacts[start : start + _ROWS_PER_CHUNK]
+            if file_type == "csv":  # None is written as an empty field
+                for c in chunk:
+                    if c.extra is None:  # nearly every contact
+                        buffer.write(csv_line(c, contact_id(c.n), field_ids))
+                    else:
+                        writer.writerow(csv_row(c, contact_id(c.n), field_ids))
+            else:
+                for contact in chunk:
                     row = export_record(contact, contact_id(contact.n), field_names)
                     buffer.write(json.dumps(row, separators=(",", ":")) + "\n")
             yield buffer.getvalue().encode()

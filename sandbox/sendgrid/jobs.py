@@ -24,6 +24,7 @@ class Job:
         results: Final counts, set when the job is applied.
         errors_key: Storage key of the errors file, when some contacts failed.
         message: Why the whole job failed, if it did.
+        progress: The counts a pending upsert shows past half its delay, once counted.
     """
 
     id: str
@@ -37,6 +38,7 @@ class Job:
     errors_key: str | None = None
     finished_at: float | None = None
     message: str | None = None
+    progress: dict[str, int] | None = None
 
 
 @dataclass

@@ -22,10 +22,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from msgspec import UNSET
+
 from sandbox.sendgrid.account import check_list_name
 from sandbox.sendgrid.files import errors_file
 from sandbox.sendgrid.jobs import Job, count_by_status, job_answer
-from sandbox.sendgrid.model import ApiError, check_upsert, is_rejected, is_valid_email
+from sandbox.sendgrid.model import (
+    REJECT_PREFIX,
+    ApiError,
+    UpsertContact,
+    check_upsert,
+    is_rejected,
+    is_valid_email,
+)
 from sandbox.sendgrid.state_core import StateCore
 
 CONTACT_LIMIT_MESSAGE = "you have hit your contact limit"
@@ -44,7 +53,7 @@ class SendGridState(StateCore):
 
     # ----- contacts --------------------------------------------------------------------
 
-    def upsert(self, list_ids: list[str], contacts: list[dict[str, Any]]) -> str:
+    def upsert(self, list_ids: list[str], contacts: list[UpsertContact]) -> str:
         """Check an upsert request as SendGrid does and queue its job; return the job id.
 
         Raises:
@@ -52,7 +61,7 @@ class SendGridState(StateCore):
         """
         with self._lock:
             self.settle()
-            checked = check_upsert(
+            emails = check_upsert(
                 contacts,
                 list_ids,
                 known_lists=self._account.lists,
@@ -60,26 +69,30 @@ class SendGridState(StateCore):
                 now=self.clock(),
                 activation_seconds=self.config.field_activation_seconds,
             )
-            payload = (list(dict.fromkeys(list_ids)), checked)
+            payload = (list(dict.fromkeys(list_ids)), emails, contacts)
             delay = self.config.import_delay_seconds
-            return self._new_job("upsert_contacts", delay, len(checked), payload)
+            return self._new_job("upsert_contacts", delay, len(emails), payload)
 
     def _apply_upsert(self, job: Job) -> None:
         account = self._account
-        list_ids, checked = job.payload
-        failed = [(email, REJECTED_MESSAGE) for email, _ in checked if is_rejected(email)]
-        accepted = [(email, c) for email, c in checked if not is_rejected(email)]
-        new = sum(1 for email, _ in accepted if email not in account.contacts)
+        list_ids, emails, contacts = job.payload
+        prefix = REJECT_PREFIX
+        failed = [(email, REJECTED_MESSAGE) for email in emails if email.startswith(prefix)]
+        accepted_emails, accepted = emails, contacts
+        if failed:
+            pairs = [p for p in zip(emails, contacts, strict=True) if not p[0].startswith(prefix)]
+            accepted_emails, accepted = [p[0] for p in pairs], [p[1] for p in pairs]
+        new = len(accepted)  # at most; counted exactly only near the limit (a lookup each)
+        if len(account.contacts) + new > self.config.contact_limit:
+            new -= sum(map(account.contacts.__contains__, accepted_emails))
         results = {"requested_count": job.requested, "created_count": 0, "updated_count": 0}
         if len(account.contacts) + new > self.config.contact_limit:
             job.status, job.message = "failed", CONTACT_LIMIT_MESSAGE
-            failed = [(email, CONTACT_LIMIT_MESSAGE) for email, _ in checked]
+            failed = [(email, CONTACT_LIMIT_MESSAGE) for email in emails]
         else:
-            now, members = job.due, []
-            for email, values in accepted:
-                created = email not in account.contacts
-                members.append(account.store(email, values, now).n)
-                results["created_count" if created else "updated_count"] += 1
+            members, created = account.store_many(accepted_emails, accepted, job.due)
+            results["created_count"] = created
+            results["updated_count"] = len(accepted) - created
             for list_id in list_ids:
                 if list_id in account.lists:  # unless deleted meanwhile
                     account.lists[list_id].members.update(members)
@@ -108,10 +121,11 @@ class SendGridState(StateCore):
             if not is_valid_email(email):
                 raise ApiError(400, "email address is invalid", "email")
             lists = [self._account.get_list(list_id) for list_id in list_ids]
-            values: dict[str, Any] = {"first_name": first_name, "last_name": last_name}
-            values = {k: v for k, v in values.items() if v is not None}
-            if custom_fields:
-                values["custom_fields"] = custom_fields
+            values = UpsertContact(
+                first_name=UNSET if first_name is None else first_name,
+                last_name=UNSET if last_name is None else last_name,
+                custom_fields=dict(custom_fields) if custom_fields else UNSET,
+            )
             contact = self._account.store(email.lower(), values, self.clock())
             for contact_list in lists:
                 contact_list.members.add(contact.n)
@@ -325,14 +339,16 @@ class SendGridState(StateCore):
         halfway = (job.started_at + job.due) / 2
         if job.status != "pending" or job.job_type != "upsert_contacts" or self.clock() < halfway:
             return {}
-        counts = {"created_count": 0, "updated_count": 0, "errored_count": 0}
-        for email, _ in job.payload[1]:
-            if is_rejected(email):
-                counts["errored_count"] += 1
-            else:
-                known = email in self._account.contacts
-                counts["updated_count" if known else "created_count"] += 1
-        return counts
+        if job.progress is None:  # counted once: a client may poll a 30,000-contact job often
+            counts = {"created_count": 0, "updated_count": 0, "errored_count": 0}
+            for email in job.payload[1]:
+                if is_rejected(email):
+                    counts["errored_count"] += 1
+                else:
+                    known = email in self._account.contacts
+                    counts["updated_count" if known else "created_count"] += 1
+            job.progress = counts
+        return job.progress
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job's status, oldest first."""

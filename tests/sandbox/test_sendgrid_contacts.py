@@ -15,9 +15,18 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def api(clock: Clock) -> Api:
-    return Api(make_app(clock, import_delay_seconds=1.0, field_activation_seconds=5.0))
+@pytest.fixture(params=[True, False], ids=["validated", "unvalidated"])
+def api(clock: Clock, request: pytest.FixtureRequest) -> Api:
+    # Unvalidated (as in the benchmarks), an upsert body is decoded straight into structs: the
+    # same contacts must be stored, and the same ones refused, as on the validated path.
+    return Api(
+        make_app(
+            clock,
+            import_delay_seconds=1.0,
+            field_activation_seconds=5.0,
+            validate_requests=request.param,
+        )
+    )
 
 
 def people(n: int, start: int = 0, **fields: str) -> list[dict]:
@@ -76,6 +85,42 @@ def test_emails_are_stored_lower_cased_and_omitted_fields_keep_their_values(api,
     assert found["first_name"] == "Ann"  # omitted: kept
     assert found["last_name"] == "Jones"  # sent: replaced
     assert sorted(found["list_ids"]) == sorted([list_a, list_b])  # added to, never replaced
+
+
+def test_reserved_and_custom_fields_merge_key_by_key_and_export_as_sent(api, clock):
+    plan = api.app.state.create_field("plan", "Text")["id"]
+    seats = api.app.state.create_field("seats", "Number")["id"]
+    list_id = api.create_list("merged")
+    first = {"email": "Bo@Example.com", "first_name": 'Bo "B"', "city": "Oslo"}
+    sent = api.upsert([{**first, "custom_fields": {plan: "pro", seats: 3}}], [list_id])
+    assert sent.status_code == 202, sent.json
+    clock.advance(1.0)
+    later = {"email": "bo@example.com", "country": "NO", "custom_fields": {seats: 4.5}}
+    sent = api.upsert([later, {"email": "al@example.com", "last_name": "Al"}], [list_id])
+    assert sent.status_code == 202, sent.json
+    clock.advance(1.0)
+
+    found = search(api, "bo@example.com").json["result"]["bo@example.com"]["contact"]
+    assert (found["first_name"], found["city"], found["country"]) == ('Bo "B"', "Oslo", "NO")
+    assert found["custom_fields"] == {"plan": "pro", "seats": 4.5}
+    export_id = api.post("/v3/marketing/contacts/exports", {"list_ids": [list_id]}).json["id"]
+    clock.advance(10)
+    url = api.get(f"/v3/marketing/contacts/exports/{export_id}").json["urls"][0]
+    rows = {r["EMAIL"]: r for r in read_csv_gz(fetch_file(api.app, url).data)}
+    assert (rows["bo@example.com"]["FIRST_NAME"], rows["bo@example.com"]["CITY"]) == (
+        'Bo "B"',
+        "Oslo",
+    )
+    assert (rows["bo@example.com"]["plan"], rows["bo@example.com"]["seats"]) == ("pro", "4.5")
+    assert (rows["al@example.com"]["FIRST_NAME"], rows["al@example.com"]["plan"]) == ("", "")
+
+
+def test_a_contact_that_is_not_an_object_refuses_the_request(api, clock):
+    response = api.upsert([{"email": "a@example.com"}, "b@example.com"])
+    assert response.status_code == 400
+    assert "b@example.com" not in json.dumps(response.json)
+    clock.advance(10)
+    assert api.app.state.contact_count == 0
 
 
 def test_one_invalid_email_refuses_the_whole_request(api, clock):
