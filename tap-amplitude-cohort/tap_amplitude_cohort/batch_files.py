@@ -1,7 +1,8 @@
 """Singer BATCH files written straight from the export: gzip JSON lines in a private folder.
 
 The SDK's own batch path runs every record through its per-record machinery and gzips at level
-9; here records go from the CSV parser through msgspec into the file a thousand at a time. The
+9; here records go from the CSV parser through msgspec into the file a thousand at a time, as
+structs that encode to the records' exact JSON (``members.record_structs``). The
 files are what the SDK's ``jsonl`` encoding defines (one raw record per line, optionally gzip),
 so any SDK target reads them with ``process_batch_files``.
 
@@ -110,14 +111,15 @@ class BatchFileWriter:
         self._encoder = msgspec.json.Encoder()
         self._files = 0
 
-    def write(self, records: Iterable[dict[str, Any]]) -> Iterator[tuple[str, int]]:
+    def write(self, records: Iterable[Any]) -> Iterator[tuple[str, int]]:
         """Write ``records`` to as many files as needed; yield each file once closed.
 
         The folder is made private before the first file. An exception from ``records`` or from
         the disk removes the file being written and propagates; files already yielded stay.
 
         Args:
-            records: The records, consumed lazily.
+            records: The records (dicts, or structs msgspec encodes as the same JSON),
+                consumed lazily.
 
         Yields:
             ``(file:// URL, records in it)`` of each finished file (none for no records).
@@ -130,9 +132,7 @@ class BatchFileWriter:
                 return
             yield self._write_file(first, iterator)
 
-    def _write_file(
-        self, first: list[dict[str, Any]], rest: Iterator[dict[str, Any]]
-    ) -> tuple[str, int]:
+    def _write_file(self, first: list[Any], rest: Iterator[Any]) -> tuple[str, int]:
         self._files += 1
         path = self.folder / f"{self.prefix}{self.sync_id}-{self._files}{self.suffix}"
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a prefix may name a subfolder

@@ -142,6 +142,8 @@ class CohortMembersStream(Stream):
         self._client = client
         self._bookmarks_deferred = bookmarks_deferred
         self._ids_checked = False
+        # set while get_batches writes its own files: records are structs then (members.py)
+        self._records_as_structs = False
         self._memo_source: SelectionMask | None = None
         self._memo_mask: SelectionMask | None = None
 
@@ -215,12 +217,16 @@ class CohortMembersStream(Stream):
             return
         writer = BatchFileWriter(batch_config, tap_name=self.tap_name, stream_name=self.name)
         partitions = [context] if context is not None else (self.partitions or [{}])
-        with self.get_record_counter() as counter:
-            for partition in partitions:
-                counter.with_context(partition)
-                for url, count in writer.write(self.get_records(partition or None)):
-                    counter.increment(count)
-                    yield batch_config.encoding, [url]
+        self._records_as_structs = True  # only the writer sees them: it encodes them as is
+        try:
+            with self.get_record_counter() as counter:
+                for partition in partitions:
+                    counter.with_context(partition)
+                    for url, count in writer.write(self.get_records(partition or None)):
+                        counter.increment(count)
+                        yield batch_config.encoding, [url]
+        finally:
+            self._records_as_structs = False
 
     @property
     def partitions(self) -> list[dict] | None:
@@ -387,4 +393,5 @@ class CohortMembersStream(Stream):
                 cohort_id=cohort_id,
                 cohort_name=name,
                 cohort_last_computed=format_datetime(last_computed),
+                as_structs=self._records_as_structs,
             )

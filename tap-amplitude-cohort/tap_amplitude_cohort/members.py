@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
+
+import msgspec
 
 from tap_amplitude_cohort.amplitude.errors import ExportCorrupt
 
@@ -23,6 +26,15 @@ USER_ID = "user_id"
 # Epoch values at or above this are milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
 _MILLISECONDS_THRESHOLD = 1e11
 _HEADER_JUNK = " \t\r\n\ufeff"
+RECORD_KEYS = (
+    "cohort_id",
+    "cohort_name",
+    "cohort_last_computed",
+    "amplitude_id",
+    "user_id",
+    "user_properties",
+)
+_UNENCODABLE = re.compile(r'["\\\x00-\x1f]')  # not allowed in a renamed struct field
 
 
 def normalise_property_key(header: str) -> str:
@@ -166,13 +178,43 @@ def iter_csv_rows(binary: IO[bytes]) -> Iterator[list[str]]:
         raise ExportCorrupt(msg) from exc
 
 
+def record_structs(property_keys: tuple[str, ...]) -> tuple[type, type] | None:
+    """Struct types whose JSON is byte for byte a record's (keys in the same order), or None.
+
+    For batch files: msgspec builds and encodes these about three times as fast as the dicts.
+    None when a property name cannot be a struct field name (a quote, backslash or control
+    character): the dicts then serve.
+
+    Args:
+        property_keys: The normalised property names, in column order.
+
+    Returns:
+        ``(record type, user_properties type)``, both built positionally.
+    """
+    if any(_UNENCODABLE.search(key) for key in property_keys):
+        return None
+    properties = msgspec.defstruct(
+        "UserProperties",
+        [(f"p{i}", Any) for i in range(len(property_keys))],
+        rename={f"p{i}": key for i, key in enumerate(property_keys)},
+        gc=False,
+    )
+    record = msgspec.defstruct(
+        "MemberRecord",
+        [(name, Any) for name in RECORD_KEYS],
+        gc=False,
+    )
+    return record, properties
+
+
 def member_records(
     rows: Iterable[list[str]],
     *,
     cohort_id: str,
     cohort_name: str | None,
     cohort_last_computed: str | None,
-) -> Iterator[dict[str, Any]]:
+    as_structs: bool = False,
+) -> Iterator[Any]:
     """Turn export rows (header first) into ``cohort_members`` records.
 
     Args:
@@ -180,6 +222,8 @@ def member_records(
         cohort_id: Id of the cohort exported.
         cohort_name: Its name.
         cohort_last_computed: Its lastComputed as an ISO 8601 string.
+        as_structs: Yield structs that msgspec encodes to exactly the JSON of the dicts
+            (``record_structs``; dicts anyway when the property names rule them out).
 
     Yields:
         One record per member.
@@ -202,6 +246,10 @@ def member_records(
     merged = any(len(columns) > 1 for _, columns in groups)
     # Fast path: one column per property (the usual export).
     singles = tuple((key, columns[0]) for key, columns in groups)
+    structs = record_structs(layout.property_keys) if as_structs else None
+    if structs is not None:
+        record_type, properties_type = structs
+        firsts = tuple(columns[0] for _, columns in groups)
 
     for number, row in enumerate(iterator, start=1):
         if len(row) != width:
@@ -219,6 +267,21 @@ def member_records(
                 f"the export of {label} is damaged: member row {number} has no integer amplitude_id"
             )
             raise ExportCorrupt(msg) from None
+        user_id = (row[uid] or None) if uid is not None else None
+        if structs is not None:
+            if merged:
+                values = [next((row[i] for i in cols if row[i]), None) for _, cols in groups]
+            else:
+                values = [row[i] or None for i in firsts]
+            yield record_type(
+                cohort_id,
+                cohort_name,
+                cohort_last_computed,
+                amplitude_id,
+                user_id,
+                properties_type(*values),
+            )
+            continue
         if merged:
             properties = {
                 # Two headers normalised to one name: the first non-empty value wins.
@@ -232,6 +295,6 @@ def member_records(
             "cohort_name": cohort_name,
             "cohort_last_computed": cohort_last_computed,
             "amplitude_id": amplitude_id,
-            "user_id": (row[uid] or None) if uid is not None else None,
+            "user_id": user_id,
             "user_properties": properties,
         }

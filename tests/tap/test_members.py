@@ -6,6 +6,7 @@ import datetime
 import gzip
 import io
 
+import msgspec
 import pytest
 from tap_amplitude_cohort.amplitude.decompress import open_decompressed
 from tap_amplitude_cohort.amplitude.errors import ExportCorrupt
@@ -230,3 +231,29 @@ def test_parser_streams_without_reading_everything_first():
 def test_csv_reader_handles_crlf_and_lf():
     rows = list(iter_csv_rows(io.BytesIO(b'"a","b"\r\n"1","2"\n"3","4"\r\n')))
     assert rows == [["a", "b"], ["1", "2"], ["3", "4"]]
+
+
+@pytest.mark.parametrize(
+    "csv_text",
+    [
+        '"amplitude_id","user_id","email","gp:plan","first_name"\n'
+        '"100","u0","a@example.com","","Ann"\n'
+        '"101","","","pro",""\n'
+        '"102","u2","x""y@example.com","é, ok",""\n',
+        # two columns that normalise to one property
+        '"amplitude_id","user_id","gp:plan","plan"\n"100","u0","","basic"\n"101","","pro",""\n',
+        # a property name no struct field may carry: dicts serve
+        '"amplitude_id","user_id","say ""hi"""\n"100","u0","x"\n"101","",""\n',
+    ],
+)
+def test_batch_structs_encode_to_exactly_the_json_of_the_records(csv_text):
+    kwargs = {"cohort_id": "c1", "cohort_name": "", "cohort_last_computed": None}
+
+    def encoded(as_structs: bool) -> bytes:
+        rows = iter_csv_rows(io.BytesIO(csv_text.encode()))
+        return msgspec.json.encode(list(member_records(rows, as_structs=as_structs, **kwargs)))
+
+    assert encoded(True) == encoded(False)
+    records = msgspec.json.decode(encoded(True))
+    assert records[1]["user_id"] is None  # a blank cell is null, not ""
+    assert records[1]["cohort_name"] == ""  # only cells become null
