@@ -204,9 +204,13 @@ class SendGridApp:
         ):
             try:
                 return _decode_upsert(data)
-            except msgspec.ValidationError:
-                pass  # valid JSON of another shape: the plain path words the refusal
-        return _decode_json(data)
+            except ValueError:
+                pass  # another shape, or JSON msgspec refuses: the plain path decides
+        try:
+            return _decode_json(data)
+        except ValueError:
+            # what json accepts and msgspec does not (a BOM, NaN, lone surrogates) stays accepted
+            return json.loads(data)
 
     @staticmethod
     def _refuse(request: Request, violation: Violation) -> Response:
