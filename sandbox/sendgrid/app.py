@@ -44,7 +44,6 @@ from sandbox.sendgrid.model import (
     RESERVED_FIELDS,
     ApiError,
     UpsertBody,
-    UpsertContact,
 )
 from sandbox.sendgrid.state import SendGridState
 from sandbox.storage import Storage
@@ -280,7 +279,6 @@ class SendGridApp:
             list_ids = body.get("list_ids") or []
             if not all(isinstance(c, dict) for c in contacts):
                 raise ApiError(400, "contacts must be objects and list_ids an array", "contacts")
-            contacts = msgspec.convert(contacts, list[UpsertContact])
         if not isinstance(list_ids, list):
             raise ApiError(400, "contacts must be objects and list_ids an array", "contacts")
         job_id = self.state.upsert(list_ids, contacts)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from sandbox.sendgrid.account import check_list_name
@@ -53,23 +54,30 @@ class SendGridState(StateCore):
 
     # ----- contacts --------------------------------------------------------------------
 
-    def upsert(self, list_ids: list[str], contacts: list[UpsertContact]) -> str:
+    def upsert(self, list_ids: list[str], contacts: list[UpsertContact] | list[dict]) -> str:
         """Check an upsert request as SendGrid does and queue its job; return the job id.
+
+        Args:
+            list_ids: The lists to add the contacts to.
+            contacts: The request's contacts: structs, or plain JSON objects (then converted).
 
         Raises:
             ApiError: 400 when the request is refused as a whole.
         """
+        structs: list[UpsertContact] = contacts  # type: ignore[assignment]
+        if not all(type(c) is UpsertContact for c in contacts):
+            structs = msgspec.convert(contacts, list[UpsertContact])
         with self._lock:
             self.settle()
             emails = check_upsert(
-                contacts,
+                structs,
                 list_ids,
                 known_lists=self._account.lists,
                 fields=self._account.fields.by_id,
                 now=self.clock(),
                 activation_seconds=self.config.field_activation_seconds,
             )
-            payload = (list(dict.fromkeys(list_ids)), emails, contacts)
+            payload = (list(dict.fromkeys(list_ids)), emails, structs)
             delay = self.config.import_delay_seconds
             return self._new_job("upsert_contacts", delay, len(emails), payload)
 
