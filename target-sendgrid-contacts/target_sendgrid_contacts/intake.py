@@ -157,13 +157,14 @@ class ContactIntake(_Files):
             self._last = (list_name, cohort_id)
         outcome.received += 1
         keys = {k: record.get(k) for k in self._keys}
-        mapped = self._mapper.map(record, outcome.truncated, outcome.unconvertible)
-        if mapped.email is None or mapped.contact is None:
-            self._reject(outcome, mapped, keys, self._mapper.raw_values(record))
+        contact = self._mapper.map_contact(record, outcome.truncated, outcome.unconvertible)
+        if type(contact) is not dict:
+            self._reject(outcome, contact, keys, self._mapper.raw_values(record))
         else:
-            self._queued.setdefault(list_name, []).append(
-                Item(mapped.email, mapped.contact, self.stream, self._record_number, keys)
-            )
+            queue = self._queued.get(list_name)
+            if queue is None:
+                queue = self._queued[list_name] = []
+            queue.append(Item(contact["email"], contact, self.stream, self._record_number, keys))
         self._ledger.records_read += 1
         if self._ledger.records_read & 0x3FF == 0:
             self._run.progress()

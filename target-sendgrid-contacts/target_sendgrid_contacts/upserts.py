@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import requests
 
-from target_sendgrid_contacts.batching import upsert_bodies
+from target_sendgrid_contacts.batching import UpsertBody, single_body, upsert_bodies
 from target_sendgrid_contacts.inflight import KeptPart, SentParts
 from target_sendgrid_contacts.items import Item
 from target_sendgrid_contacts.jobs import FinishedJob, JobFollower
@@ -227,8 +227,7 @@ class Uploader:
         self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]], round_: int = 0
     ) -> None:
         limit = self.request_limit
-        encoded = [_ENCODER.encode(contact) for _, contact in to_send]
-        for body in upsert_bodies([list_id], encoded, max_contacts=limit):
+        for body in _bodies(list_id, to_send, limit):
             part = to_send[body.first : body.first + body.count]
             self._wait_for_room()
             self._puts.append(
@@ -352,6 +351,18 @@ class Uploader:
             record_number=item.record_number,
             values=contact,
         )
+
+
+def _bodies(list_id: str, to_send: list[tuple[Item, dict]], limit: int) -> Iterator[UpsertBody]:
+    """The request bodies for contacts: one encoding of them all when they fit in one body."""
+    if len(to_send) <= limit:
+        whole = _ENCODER.encode([contact for _, contact in to_send])
+        body = single_body([list_id], whole)
+        if body is not None:
+            yield UpsertBody(0, len(to_send), body)
+            return
+    encoded = [_ENCODER.encode(contact) for _, contact in to_send]
+    yield from upsert_bodies([list_id], encoded, max_contacts=limit)
 
 
 def _first_error(job: Mapping) -> str:
