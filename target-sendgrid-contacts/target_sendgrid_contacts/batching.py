@@ -46,7 +46,7 @@ def single_body(
     Returns:
         The body, or None when it would be too large (or the array is empty).
     """
-    if len(encoded_array) <= 2 or not encoded_array.startswith(b"["):  # noqa: PLR2004
+    if len(encoded_array) <= 2 or not encoded_array.startswith(b"["):
         return None
     body = _head(list_ids) + encoded_array[1:-1] + b"]}"
     return body if len(body) <= max_bytes else None

@@ -11,6 +11,7 @@ stream takes the SDK's own path record by record.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,10 @@ from singer_sdk.helpers._compat import (
 )
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.sinks import Sink
 
 if TYPE_CHECKING:
     from singer_sdk import Target
-    from singer_sdk.sinks import Sink
 
 # The metadata columns the SDK removes from each record (Sink._remove_sdc_metadata_from_record).
 SDC_COLUMNS = frozenset(
@@ -126,6 +127,24 @@ def bulk_sink(target: Target, stream: str) -> Sink | None:
     return sink
 
 
+# With the SDK's own hooks, the record counter and the record-age check are run once per this
+# many records (and at every drain and at the end of a file) instead of once a record.
+TALLY_EVERY = 1024
+
+
+def _sdk_hooks(sink: Sink) -> bool:
+    """Whether the sink keeps the SDK's no-op record hooks and its size-based fullness."""
+    kind = type(sink)
+    return (
+        kind._get_context is Sink._get_context
+        and kind.preprocess_record is Sink.preprocess_record
+        and kind._after_process_record is Sink._after_process_record
+        and kind.is_full is Sink.is_full
+        and kind.current_size is Sink.current_size
+        and not sink.logger.isEnabledFor(logging.DEBUG)  # the after-record hook logs at DEBUG
+    )
+
+
 def take_records(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     """Feed records to the sink as ``_process_record_message`` would, one loop for all.
 
@@ -137,6 +156,56 @@ def take_records(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     Returns:
         How many records were taken in.
     """
+    if not _sdk_hooks(sink):
+        return _take_with_hooks(target, sink, records)
+    schema = sink.schema
+    properties = schema["properties"]
+    known = properties.keys()
+    dates = DateParser(properties)
+    keys = tuple(sink.key_properties or ())
+    counter = sink.record_counter_metric
+    process = sink.process_record
+    tally = sink.tally_record_read
+    sdc_free = SDC_COLUMNS.isdisjoint
+    taken = counted = 0
+    # The SDK's is_full (current_size >= max_size), counted down instead of asked each record.
+    room = sink.max_size - sink.current_size
+    for record in records:
+        if not sdc_free(record):
+            sink._remove_sdc_metadata_from_record(record)
+        if not known >= record.keys() or (dates and not dates.parse(record)):
+            sink._validate_and_parse(record)
+        for key in keys:
+            if key not in record:
+                sink._singer_validate_message(record)
+        tally()
+        process(record, {})  # the SDK's _get_context: a fresh empty context
+        taken += 1
+        room -= 1
+        if room <= 0:
+            counter.increment(taken - counted)
+            counted = taken
+            target.logger.info(
+                "Target sink for '%s' is full. Current size is '%s'. Draining...",
+                sink.stream_name,
+                sink.current_size,
+            )
+            target.drain_one(sink)
+            target._handle_max_record_age()
+            room = sink.max_size - sink.current_size
+        elif not taken & (TALLY_EVERY - 1):
+            counter.increment(taken - counted)
+            counted = taken
+            target._handle_max_record_age()
+            room = sink.max_size - sink.current_size  # an age drain empties the sink
+    if taken > counted:
+        counter.increment(taken - counted)
+        target._handle_max_record_age()
+    return taken
+
+
+def _take_with_hooks(target: Target, sink: Sink, records: Iterable[dict]) -> int:
+    """The loop of :func:`take_records` for a sink with hooks of its own: every call kept."""
     schema = sink.schema
     properties = schema["properties"]
     known = properties.keys()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from target_sendgrid_contacts.mapping import CustomFieldSpec, field_type_for, schema_at, split_path
+from target_sendgrid_contacts.mapping import (
+    ContactMapper,
+    CustomFieldSpec,
+    field_type_for,
+    schema_at,
+    split_path,
+)
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.errors import SendGridUnavailableError
 from target_sendgrid_contacts.sendgrid.fields import (
@@ -46,6 +52,7 @@ class CustomFields:
             fetch_custom_fields(client) if self._configured else {}
         )
         self._types: dict[str, str] = {}
+        self._mappers: list[ContactMapper] = []
         self.created_at: float | None = None
         missing = sorted(set(self._configured) - set(self._defined))
         if missing and not create:
@@ -53,6 +60,18 @@ class CustomFields:
                 f"SendGrid has no custom field {', '.join(map(repr, missing))}: create it, or "
                 "set create_missing_custom_fields"
             )
+
+    def keyed_for(self, mapper: ContactMapper) -> ContactMapper:
+        """Have a mapper key fields by id as soon as this run created the missing ones.
+
+        Args:
+            mapper: A mapper built from :meth:`specs_for`.
+
+        Returns:
+            The mapper.
+        """
+        self._mappers.append(mapper)
+        return mapper
 
     def specs_for(self, schema: Mapping) -> list[CustomFieldSpec]:
         """Resolve the configured fields for a stream schema.
@@ -94,6 +113,10 @@ class CustomFields:
         for name in missing:
             self._defined[name] = self._create_once(name)
         self.created_at = time.monotonic()
+        if self._key_for(next(iter(self._configured))) != next(iter(self._configured)):
+            keys = {name: self._key_for(name) for name in self._configured}
+            for mapper in self._mappers:
+                mapper.key_fields_by(keys)
 
     def _create_once(self, name: str) -> FieldDefinition:
         """Create a field; a creation whose answer was lost is checked before trying again.

@@ -26,7 +26,9 @@ NON_ASCII_MESSAGE = (
 # An address ends with one of these exactly when its domain is, or is under, a special-use name
 # (the pattern puts a dot in every domain, so a bare TLD shows as ".tld").
 _SPECIAL_ENDINGS = tuple(
-    sorted({"." + n for n in SPECIAL_USE_DOMAIN_NAMES} | {"@" + n for n in SPECIAL_USE_DOMAIN_NAMES})
+    sorted(
+        {"." + n for n in SPECIAL_USE_DOMAIN_NAMES} | {"@" + n for n in SPECIAL_USE_DOMAIN_NAMES}
+    )
 )
 
 

@@ -305,11 +305,13 @@ class Intakes:
                 stream,
                 stream,
             )
-        mapper = ContactMapper(
-            email_field=settings.email_field,
-            first_name_field=settings.first_name_field,
-            last_name_field=settings.last_name_field,
-            custom_fields=self._fields.specs_for(schema),
+        mapper = self._fields.keyed_for(
+            ContactMapper(
+                email_field=settings.email_field,
+                first_name_field=settings.first_name_field,
+                last_name_field=settings.last_name_field,
+                custom_fields=self._fields.specs_for(schema),
+            )
         )
         return ContactIntake(
             stream,

@@ -244,6 +244,17 @@ class ContactMapper:
             for spec in custom_fields
         ]
 
+    def key_fields_by(self, keys: Mapping[str, str]) -> None:
+        """Key custom fields by id from now on (the run just created the missing fields).
+
+        Args:
+            keys: Field name to field id, for every configured field.
+        """
+        self._custom = [
+            (keys.get(name, key), field_type, name, read)
+            for key, field_type, name, read in self._custom
+        ]
+
     def raw_values(self, record: Mapping) -> dict:
         """The values at the mapped paths, as found (for the rejects file).
 
