@@ -48,7 +48,7 @@ def single_body(
     """
     if len(encoded_array) <= 2 or not encoded_array.startswith(b"["):
         return None
-    body = _head(list_ids) + encoded_array[1:-1] + b"]}"
+    body = b"".join((_head(list_ids), memoryview(encoded_array)[1:-1], b"]}"))  # one copy
     return body if len(body) <= max_bytes else None
 
 
