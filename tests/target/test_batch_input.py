@@ -353,7 +353,8 @@ def test_records_are_read_whole_across_decoding_chunks(tmp_path, monkeypatch):
     records = _read_all(path)
 
     assert [r["n"] for r in records] == list(range(40))
-    assert str(records[3]["score"]) == "1.5" and type(records[3]["score"]).__name__ == "Decimal"
+    assert str(records[3]["score"]) == "1.5"
+    assert type(records[3]["score"]).__name__ == "Decimal"
 
 
 @pytest.mark.parametrize(
@@ -375,7 +376,7 @@ def test_a_bad_line_past_the_first_chunk_is_named_by_its_number(
     path = tmp_path / "rows.jsonl.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
 
-    with pytest.raises(batch_files.BatchFileError, match=f"line 25 of batch file .* {problem}"):
+    with pytest.raises(batch_files.BatchFileError, match=rf"line 25 of batch file .* {problem}"):
         _read_all(path)
 
 
@@ -387,5 +388,5 @@ def test_a_last_line_cut_short_is_named_so(tmp_path, monkeypatch):
     path = tmp_path / "rows.jsonl.gz"
     path.write_bytes(gzip.compress(text.encode()))
 
-    with pytest.raises(batch_files.BatchFileError, match="line 11 of batch file .* is cut short"):
+    with pytest.raises(batch_files.BatchFileError, match=r"line 11 of batch file .* is cut short"):
         _read_all(path)
