@@ -132,7 +132,8 @@ class ContactIntake(_Files):
         # Queued contacts live here, not in the SDK's batch context: the SDK logs the context
         # at DEBUG after every record, which would print the whole batch each time.
         self._queued: Batch = {}
-        self._last: tuple[str, str | None] | None = None
+        self._last: tuple[str, str | None] = ("", None)
+        self._last_raw: tuple = (None, None, None, None)  # cohort_id, cohort_name, their types
         self._last_outcome: ListOutcome | None = None
 
     def take(self, record: dict) -> None:
@@ -142,19 +143,32 @@ class ContactIntake(_Files):
             record: The record.
         """
         self._record_number += 1
-        cohort_id = None
-        if self._has_cohort:
-            raw_id = record.get("cohort_id")
-            if raw_id is not None:
-                cohort_id = str(raw_id)
-                self._tracker.records[cohort_id] += 1
-        list_name = self._namer.name_for(cohort_id, record.get("cohort_name"))
+        raw_id = record.get("cohort_id") if self._has_cohort else None
+        raw_name = record.get("cohort_name")
         outcome = self._last_outcome
-        if outcome is None or self._last != (list_name, cohort_id):
-            outcome = self._last_outcome = self._ledger.fed_by(list_name, self.stream, cohort_id)
-            if cohort_id is not None:
-                self._tracker.fed(cohort_id, list_name)
-            self._last = (list_name, cohort_id)
+        seen = self._last_raw
+        # A cohort's members come one after another: the same raw fields (same types, as
+        # 1 == 1.0 == True name different lists) mean the same list, cohort and counts.
+        if (
+            outcome is not None
+            and raw_id == seen[0]
+            and raw_name == seen[1]
+            and type(raw_id) is seen[2]
+            and type(raw_name) is seen[3]
+        ):
+            list_name, cohort_id = self._last
+        else:
+            cohort_id = None if raw_id is None else str(raw_id)
+            list_name = self._namer.name_for(cohort_id, raw_name)
+            if outcome is None or self._last != (list_name, cohort_id):
+                outcome = self._ledger.fed_by(list_name, self.stream, cohort_id)
+                self._last_outcome = outcome
+                if cohort_id is not None:
+                    self._tracker.fed(cohort_id, list_name)
+                self._last = (list_name, cohort_id)
+            self._last_raw = (raw_id, raw_name, type(raw_id), type(raw_name))
+        if cohort_id is not None:
+            self._tracker.records[cohort_id] += 1
         outcome.received += 1
         keys = {k: record.get(k) for k in self._keys}
         contact = self._mapper.map_contact(record, outcome.truncated, outcome.unconvertible)
