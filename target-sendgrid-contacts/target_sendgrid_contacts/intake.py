@@ -172,7 +172,7 @@ class ContactIntake(_Files):
         outcome.received += 1
         keys = {k: record.get(k) for k in self._keys}
         contact = self._mapper.map_contact(record, outcome.truncated, outcome.unconvertible)
-        if type(contact) is not dict:
+        if isinstance(contact, Mapped):
             self._reject(outcome, contact, keys, self._mapper.raw_values(record))
         else:
             queue = self._queued.get(list_name)

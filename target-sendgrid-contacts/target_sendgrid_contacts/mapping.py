@@ -284,9 +284,9 @@ class ContactMapper:
             The contact, or a rejection with its reason.
         """
         contact = self.map_contact(record, truncated, unconvertible)
-        if type(contact) is dict:
-            return Mapped(contact["email"], contact, None, "")
-        return contact
+        if isinstance(contact, Mapped):
+            return contact
+        return Mapped(contact["email"], contact, None, "")
 
     def map_contact(
         self, record: Mapping, truncated: Counter[str], unconvertible: Counter[str]
