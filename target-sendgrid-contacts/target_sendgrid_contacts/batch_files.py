@@ -91,6 +91,50 @@ def check_present(paths: list[Path]) -> None:
             raise BatchFileError(f"batch file {path} (manifest entry {number}) does not exist")
 
 
+# Decompressed bytes decoded per step: a whole chunk of lines is one msgspec call (as a JSON
+# array), so no Python runs per line; memory stays bounded whatever the file size.
+CHUNK_BYTES = 1 << 20
+
+
+def _chunks(path: Path, compression: str) -> Iterator[bytes]:
+    opener = gzip.open if compression == "gzip" else open
+    with opener(path, "rb") as data:
+        while chunk := data.read(CHUNK_BYTES):
+            yield chunk
+
+
+def _line_error(path: Path, number: int, exc: Exception | None, *, ended: bool) -> BatchFileError:
+    if exc is None:
+        return BatchFileError(f"line {number} of batch file {path} is not a JSON object")
+    problem = f"is not valid JSON ({exc})" if ended else "is cut short"
+    return BatchFileError(f"line {number} of batch file {path} {problem}")
+
+
+def _decode_lines(path: Path, first: int, lines: list[bytes], *, ended: bool = True) -> list:
+    """Decode lines (without their newline; ``ended``: each had one) as records."""
+    try:
+        records = decoder.decode(b"[" + b",".join(lines) + b"]")
+    except msgspec.DecodeError:
+        records = None  # a bad or blank line: find it line by line, as the message names it
+    if records is not None and len(records) == len(lines):
+        for offset, record in enumerate(records):
+            if type(record) is not dict:
+                raise _line_error(path, first + offset, None, ended=True)
+        return records
+    records = []
+    for offset, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise _line_error(path, first + offset, exc, ended=ended) from None
+        if not isinstance(record, dict):
+            raise _line_error(path, first + offset, None, ended=True)
+        records.append(record)
+    return records
+
+
 def read_records(path: Path, compression: str) -> Iterator[dict]:
     """Yield the records of one batch file, one JSON object a line.
 
@@ -107,23 +151,19 @@ def read_records(path: Path, compression: str) -> Iterator[dict]:
         BatchFileError: The file is not gzip, is cut short, or a line is not a JSON object;
             the error names the file and line, never the content.
     """
-    opener = gzip.open if compression == "gzip" else open
-    number = 0
+    number = 0  # lines decoded so far
+    rest = b""
     try:
-        with opener(path, "rb") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = decoder.decode(line)
-                except msgspec.DecodeError as exc:
-                    problem = (
-                        "is cut short" if not line.endswith(b"\n") else f"is not valid JSON ({exc})"
-                    )
-                    raise BatchFileError(f"line {number} of batch file {path} {problem}") from None
-                if not isinstance(record, dict):
-                    raise BatchFileError(f"line {number} of batch file {path} is not a JSON object")
-                yield record
+        for chunk in _chunks(path, compression):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            if lines:
+                records = _decode_lines(path, number + 1, lines)
+                number += len(lines)
+                yield from records
+        if rest:
+            number += 1
+            yield from _decode_lines(path, number, [rest], ended=False)
     except (OSError, EOFError, zlib.error) as exc:
         # gzip raises BadGzipFile (an OSError) or EOFError; the text names no content.
         raise BatchFileError(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from target_sendgrid_contacts.mapping import CustomFieldSpec, field_type_for, schema_at, split_path
+from target_sendgrid_contacts.mapping import (
+    ContactMapper,
+    CustomFieldSpec,
+    field_type_for,
+    schema_at,
+    split_path,
+)
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.errors import SendGridUnavailableError
 from target_sendgrid_contacts.sendgrid.fields import (
@@ -46,6 +52,7 @@ class CustomFields:
             fetch_custom_fields(client) if self._configured else {}
         )
         self._types: dict[str, str] = {}
+        self._mappers: list[ContactMapper] = []
         self.created_at: float | None = None
         missing = sorted(set(self._configured) - set(self._defined))
         if missing and not create:
@@ -53,6 +60,18 @@ class CustomFields:
                 f"SendGrid has no custom field {', '.join(map(repr, missing))}: create it, or "
                 "set create_missing_custom_fields"
             )
+
+    def keyed_for(self, mapper: ContactMapper) -> ContactMapper:
+        """Have a mapper key fields by id as soon as this run created the missing ones.
+
+        Args:
+            mapper: A mapper built from :meth:`specs_for`.
+
+        Returns:
+            The mapper.
+        """
+        self._mappers.append(mapper)
+        return mapper
 
     def specs_for(self, schema: Mapping) -> list[CustomFieldSpec]:
         """Resolve the configured fields for a stream schema.
@@ -74,8 +93,17 @@ class CustomFields:
                 existing.field_type if existing else field_type_for(schema_at(schema, keys))
             )
             self._types.setdefault(name, field_type)
-            specs.append(CustomFieldSpec(name, keys, field_type))
+            specs.append(CustomFieldSpec(name, keys, field_type, self._key_for(name)))
         return specs
+
+    def _key_for(self, name: str) -> str:
+        """Key a field by id from the mapping on when its id is known (no copy per contact)."""
+        # All by id or all by name (with_ids looks at one key); an id that is also a configured
+        # name would be ambiguous.
+        found = [self._defined.get(n) for n in self._configured]
+        if any(d is None or d.id in self._configured for d in found):
+            return name
+        return self._defined[name].id
 
     def ensure_created(self) -> None:
         """Create missing fields once, just before the first contact needs them."""
@@ -85,6 +113,10 @@ class CustomFields:
         for name in missing:
             self._defined[name] = self._create_once(name)
         self.created_at = time.monotonic()
+        if self._key_for(next(iter(self._configured))) != next(iter(self._configured)):
+            keys = {name: self._key_for(name) for name in self._configured}
+            for mapper in self._mappers:
+                mapper.key_fields_by(keys)
 
     def _create_once(self, name: str) -> FieldDefinition:
         """Create a field; a creation whose answer was lost is checked before trying again.
@@ -109,17 +141,40 @@ class CustomFields:
         """Return the contact with ``custom_fields`` keyed by field id, as SendGrid wants.
 
         Args:
-            contact: Contact with custom fields keyed by name.
+            contact: Contact with custom fields keyed by name, or already by id (mapped
+                after the fields existed).
 
         Returns:
-            The same dict when it has no custom fields, else a copy.
+            The same dict when it has no custom fields keyed by name, else a copy.
+        """
+        custom = contact.get("custom_fields")
+        if not custom or next(iter(custom)) not in self._configured:
+            return contact
+        sent = dict(contact)
+        sent["custom_fields"] = {
+            (self._id(key) if key in self._configured else key): value
+            for key, value in custom.items()
+        }
+        return sent
+
+    def with_names(self, contact: dict) -> dict:
+        """Return the contact with ``custom_fields`` keyed by field name (for the rejects file).
+
+        Args:
+            contact: Contact with custom fields keyed by name or by id.
+
+        Returns:
+            The same dict when nothing is keyed by id, else a copy.
         """
         custom = contact.get("custom_fields")
         if not custom:
             return contact
-        sent = dict(contact)
-        sent["custom_fields"] = {self._id(name): value for name, value in custom.items()}
-        return sent
+        names = {d.id: d.name for d in self._defined.values() if d.name in self._configured}
+        if not any(key in names for key in custom):
+            return contact
+        shown = dict(contact)
+        shown["custom_fields"] = {names.get(key, key): value for key, value in custom.items()}
+        return shown
 
     def _id(self, name: str) -> str:
         definition = self._defined.get(name)

@@ -23,8 +23,13 @@ NON_ASCII_MESSAGE = (
     "the address has non-ASCII characters (an internationalised address): SendGrid does not "
     "document accepting them, and one address it refuses fails the whole upsert request"
 )
-_SPECIAL_TLDS = frozenset(n for n in SPECIAL_USE_DOMAIN_NAMES if "." not in n)
-_SPECIAL_SUFFIXES = tuple(n for n in SPECIAL_USE_DOMAIN_NAMES if "." in n)
+# An address ends with one of these exactly when its domain is, or is under, a special-use name
+# (the pattern puts a dot in every domain, so a bare TLD shows as ".tld").
+_SPECIAL_ENDINGS = tuple(
+    sorted(
+        {"." + n for n in SPECIAL_USE_DOMAIN_NAMES} | {"@" + n for n in SPECIAL_USE_DOMAIN_NAMES}
+    )
+)
 
 
 class EmailCheck(NamedTuple):
@@ -42,15 +47,30 @@ class EmailCheck(NamedTuple):
 
 
 def _is_plain(address: str) -> bool:
-    if len(address) > 254 or "xn--" in address or not _PLAIN_ADDRESS.fullmatch(address):
-        return False
-    local, _, domain = address.partition("@")
-    if len(local) > 64 or domain.rpartition(".")[2] in _SPECIAL_TLDS:
-        return False
-    return not (
-        _SPECIAL_SUFFIXES
-        and any(domain == n or domain.endswith("." + n) for n in _SPECIAL_SUFFIXES)
+    return (
+        len(address) <= 254
+        and "xn--" not in address
+        and _PLAIN_ADDRESS.fullmatch(address) is not None
+        and address.index("@") <= 64
+        and not address.endswith(_SPECIAL_ENDINGS)
     )
+
+
+def plain_email(value: object) -> str | None:
+    """The normalised address when it is a plain one :func:`check_email` accepts as is.
+
+    The common case in one call, without building an :class:`EmailCheck`.
+
+    Args:
+        value: The raw value found at ``email_field``.
+
+    Returns:
+        The trimmed, lower-cased address, or None when :func:`check_email` must decide.
+    """
+    if type(value) is not str:
+        return None
+    address = value.strip().lower()
+    return address if address and _is_plain(address) else None
 
 
 def check_email(value: object) -> EmailCheck:

@@ -132,7 +132,8 @@ class ContactIntake(_Files):
         # Queued contacts live here, not in the SDK's batch context: the SDK logs the context
         # at DEBUG after every record, which would print the whole batch each time.
         self._queued: Batch = {}
-        self._last: tuple[str, str | None] | None = None
+        self._last: tuple[str, str | None] = ("", None)
+        self._last_raw: tuple = (None, None, None, None)  # cohort_id, cohort_name, their types
         self._last_outcome: ListOutcome | None = None
 
     def take(self, record: dict) -> None:
@@ -142,28 +143,42 @@ class ContactIntake(_Files):
             record: The record.
         """
         self._record_number += 1
-        cohort_id = None
-        if self._has_cohort:
-            raw_id = record.get("cohort_id")
-            if raw_id is not None:
-                cohort_id = str(raw_id)
-                self._tracker.records[cohort_id] += 1
-        list_name = self._namer.name_for(cohort_id, record.get("cohort_name"))
+        raw_id = record.get("cohort_id") if self._has_cohort else None
+        raw_name = record.get("cohort_name")
         outcome = self._last_outcome
-        if outcome is None or self._last != (list_name, cohort_id):
-            outcome = self._last_outcome = self._ledger.fed_by(list_name, self.stream, cohort_id)
-            if cohort_id is not None:
-                self._tracker.fed(cohort_id, list_name)
-            self._last = (list_name, cohort_id)
+        seen = self._last_raw
+        # A cohort's members come one after another: the same raw fields (same types, as
+        # 1 == 1.0 == True name different lists) mean the same list, cohort and counts.
+        if (
+            outcome is not None
+            and raw_id == seen[0]
+            and raw_name == seen[1]
+            and type(raw_id) is seen[2]
+            and type(raw_name) is seen[3]
+        ):
+            list_name, cohort_id = self._last
+        else:
+            cohort_id = None if raw_id is None else str(raw_id)
+            list_name = self._namer.name_for(cohort_id, raw_name)
+            if outcome is None or self._last != (list_name, cohort_id):
+                outcome = self._ledger.fed_by(list_name, self.stream, cohort_id)
+                self._last_outcome = outcome
+                if cohort_id is not None:
+                    self._tracker.fed(cohort_id, list_name)
+                self._last = (list_name, cohort_id)
+            self._last_raw = (raw_id, raw_name, type(raw_id), type(raw_name))
+        if cohort_id is not None:
+            self._tracker.records[cohort_id] += 1
         outcome.received += 1
         keys = {k: record.get(k) for k in self._keys}
-        mapped = self._mapper.map(record, outcome.truncated, outcome.unconvertible)
-        if mapped.email is None or mapped.contact is None:
-            self._reject(outcome, mapped, keys, self._mapper.raw_values(record))
+        contact = self._mapper.map_contact(record, outcome.truncated, outcome.unconvertible)
+        if isinstance(contact, Mapped):
+            self._reject(outcome, contact, keys, self._mapper.raw_values(record))
         else:
-            self._queued.setdefault(list_name, []).append(
-                Item(mapped.email, mapped.contact, self.stream, self._record_number, keys)
-            )
+            queue = self._queued.get(list_name)
+            if queue is None:
+                queue = self._queued[list_name] = []
+            queue.append(Item(contact["email"], contact, self.stream, self._record_number, keys))
         self._ledger.records_read += 1
         if self._ledger.records_read & 0x3FF == 0:
             self._run.progress()
@@ -304,11 +319,13 @@ class Intakes:
                 stream,
                 stream,
             )
-        mapper = ContactMapper(
-            email_field=settings.email_field,
-            first_name_field=settings.first_name_field,
-            last_name_field=settings.last_name_field,
-            custom_fields=self._fields.specs_for(schema),
+        mapper = self._fields.keyed_for(
+            ContactMapper(
+                email_field=settings.email_field,
+                first_name_field=settings.first_name_field,
+                last_name_field=settings.last_name_field,
+                custom_fields=self._fields.specs_for(schema),
+            )
         )
         return ContactIntake(
             stream,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 
@@ -28,5 +29,14 @@ class Item(NamedTuple):
         Returns:
             E.g. ``cohort_members record #12 (cohort_id=abc, amplitude_id=7)``.
         """
-        keys = ", ".join(f"{k}={v}" for k, v in self.keys.items())
-        return f"{self.stream} record #{self.record_number}" + (f" ({keys})" if keys else "")
+        keys = self.keys
+        if not keys:
+            return f"{self.stream} record #{self.record_number}"
+        return _template(tuple(keys)).format(self.stream, self.record_number, *keys.values())
+
+
+@functools.lru_cache(maxsize=64)
+def _template(names: tuple[str, ...]) -> str:
+    """``{} record #{} (name={}, ...)``: one format call per item instead of a join."""
+    shown = ", ".join(name.replace("{", "{{").replace("}", "}}") + "={}" for name in names)
+    return "{} record #{} (" + shown + ")"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from target_sendgrid_contacts.emails import EmailReason, check_email
+from target_sendgrid_contacts.emails import EmailReason, check_email, plain_email
 from target_sendgrid_contacts.text_values import text_value
 
 # SendGrid's limits for the reserved fields we write (contacts spec, ContactRequest maxLength).
@@ -187,11 +187,14 @@ class CustomFieldSpec:
         name: SendGrid custom field name.
         keys: Record path of its value.
         field_type: Text, Number or Date.
+        key: What the contact's ``custom_fields`` are keyed by: the field id when the field
+            already exists (what SendGrid wants, no copy later), else its name.
     """
 
     name: str
     keys: tuple[str, ...]
     field_type: str
+    key: str = ""
 
 
 class Mapped(NamedTuple):
@@ -200,7 +203,7 @@ class Mapped(NamedTuple):
     Attributes:
         email: Normalised email, None when rejected.
         contact: ``email``, ``first_name``, ``last_name`` and ``custom_fields`` keyed by
-            custom field **name** (ids are filled in later), None when rejected.
+            each spec's ``key`` (the field id when known), None when rejected.
         reason: Rejection reason code, None when accepted.
         message: Rejection detail.
     """
@@ -236,7 +239,21 @@ class ContactMapper:
             for field, path in (("first_name", first_name_field), ("last_name", last_name_field))
             if path
         ]
-        self._custom = [(spec, compile_path(spec.keys)) for spec in custom_fields]
+        self._custom = [
+            (spec.key or spec.name, spec.field_type, spec.name, compile_path(spec.keys))
+            for spec in custom_fields
+        ]
+
+    def key_fields_by(self, keys: Mapping[str, str]) -> None:
+        """Key custom fields by id from now on (the run just created the missing fields).
+
+        Args:
+            keys: Field name to field id, for every configured field.
+        """
+        self._custom = [
+            (keys.get(name, key), field_type, name, read)
+            for key, field_type, name, read in self._custom
+        ]
 
     def raw_values(self, record: Mapping) -> dict:
         """The values at the mapped paths, as found (for the rejects file).
@@ -250,8 +267,8 @@ class ContactMapper:
         found = {"email": self._email(record)}
         for field, read in self._names:
             found[field] = read(record)
-        for spec, read in self._custom:
-            found[spec.name] = read(record)
+        for _, _, name, read in self._custom:
+            found[name] = read(record)
         return {k: v for k, v in found.items() if v is not None}
 
     def map(self, record: Mapping, truncated: Counter[str], unconvertible: Counter[str]) -> Mapped:
@@ -266,15 +283,40 @@ class ContactMapper:
         Returns:
             The contact, or a rejection with its reason.
         """
-        check = check_email(self._email(record))
-        if check.email is None:
-            return Mapped(None, None, check.reason, check.message)
-        contact: dict = {"email": check.email}
+        contact = self.map_contact(record, truncated, unconvertible)
+        if isinstance(contact, Mapped):
+            return contact
+        return Mapped(contact["email"], contact, None, "")
+
+    def map_contact(
+        self, record: Mapping, truncated: Counter[str], unconvertible: Counter[str]
+    ) -> dict | Mapped:
+        """Map one record as :meth:`map` does, without wrapping an accepted contact.
+
+        Args:
+            record: The record (after the SDK's parsing).
+            truncated: As in :meth:`map`.
+            unconvertible: As in :meth:`map`.
+
+        Returns:
+            The contact (its ``email`` normalised), or the rejection.
+        """
+        raw = self._email(record)
+        email = plain_email(raw)
+        if email is None:
+            check = check_email(raw)
+            if check.email is None:
+                return Mapped(None, None, check.reason, check.message)
+            email = check.email
+        contact: dict = {"email": email}
         for field, read in self._names:
             value = read(record)
             if value is None:
                 continue
-            text, dropped = text_value(value)
+            if type(value) is str and value.isprintable():
+                text, dropped = value.strip() or None, None  # text_value's common case
+            else:
+                text, dropped = text_value(value)
             if text is None:
                 if dropped:
                     unconvertible[field] += 1
@@ -285,14 +327,17 @@ class ContactMapper:
             contact[field] = text
         if self._custom:
             custom = {}
-            for spec, read in self._custom:
+            for key, field_type, name, read in self._custom:
                 raw = read(record)
-                value = convert_value(raw, spec.field_type)
+                if field_type == TEXT and type(raw) is str and raw.isprintable():
+                    value = raw.strip() or None  # text_value's common case, without its calls
+                else:
+                    value = convert_value(raw, field_type)
                 if value is None:
                     if raw is not None and raw != "":
-                        unconvertible[spec.name] += 1
+                        unconvertible[name] += 1
                     continue
-                custom[spec.name] = value
+                custom[key] = value
             if custom:
                 contact["custom_fields"] = custom
-        return Mapped(check.email, contact, None, "")
+        return contact

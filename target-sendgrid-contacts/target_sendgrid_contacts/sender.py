@@ -111,7 +111,7 @@ class Sender:
                 list_name=outcome.name,
                 keys=item.keys,
                 record_number=item.record_number,
-                values=item.contact,
+                values=self._fields.with_names(item.contact),
             )
         if not fresh:
             return

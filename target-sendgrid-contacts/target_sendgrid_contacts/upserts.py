@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import requests
 
-from target_sendgrid_contacts.batching import upsert_bodies
+from target_sendgrid_contacts.batching import UpsertBody, single_body, upsert_bodies
 from target_sendgrid_contacts.inflight import KeptPart, SentParts
 from target_sendgrid_contacts.items import Item
 from target_sendgrid_contacts.jobs import FinishedJob, JobFollower
@@ -55,7 +55,7 @@ class _Put:
     future: Future
     outcome: ListOutcome
     list_id: str
-    part: list[tuple[Item, dict]]
+    part: KeptPart  # the contacts, in request order
     body: bytes
     round: int
     waited: float = 0.0  # seconds already waited for new custom fields
@@ -204,8 +204,7 @@ class Uploader:
         if first_error is not None:
             raise first_error
 
-    def _track(self, outcome: ListOutcome, job_id: str, part: list[tuple[Item, dict]]) -> None:
-        kept: KeptPart = self._parts.keep(part)
+    def _track(self, outcome: ListOutcome, job_id: str, kept: KeptPart) -> None:
         self._follower.add(job_id, (outcome, kept))
 
     def _wait_for_room(self) -> None:
@@ -227,12 +226,13 @@ class Uploader:
         self, outcome: ListOutcome, list_id: str, to_send: list[tuple[Item, dict]], round_: int = 0
     ) -> None:
         limit = self.request_limit
-        encoded = [_ENCODER.encode(contact) for _, contact in to_send]
-        for body in upsert_bodies([list_id], encoded, max_contacts=limit):
-            part = to_send[body.first : body.first + body.count]
+        for body in _bodies(list_id, to_send, limit):
             self._wait_for_room()
+            # Set aside now (on disk when large): only a refusal or an errored job reads it
+            # back, and the items need not stay in memory while the body is on its way.
+            kept = self._parts.keep(to_send[body.first : body.first + body.count])
             self._puts.append(
-                _Put(self._sender.submit(body.body), outcome, list_id, part, body.body, round_)
+                _Put(self._sender.submit(body.body), outcome, list_id, kept, body.body, round_)
             )
 
     def _resolve_puts(self, *, block: bool, one: bool = False) -> None:
@@ -244,7 +244,7 @@ class Uploader:
             except SendGridAPIError as exc:
                 self._refused(put, exc)
             else:
-                self.contacts_sent += len(put.part)
+                self.contacts_sent += put.part.count
                 self._track(put.outcome, job_id, put.part)
             if one:
                 return
@@ -267,7 +267,8 @@ class Uploader:
                 )
             )
             return
-        part = put.part
+        part = self._parts.load(put.part)
+        self._parts.drop(put.part)  # what is resent is set aside anew
         named = {
             position: message
             for position, message in refused_positions(exc).items()
@@ -352,6 +353,18 @@ class Uploader:
             record_number=item.record_number,
             values=contact,
         )
+
+
+def _bodies(list_id: str, to_send: list[tuple[Item, dict]], limit: int) -> Iterator[UpsertBody]:
+    """The request bodies for contacts: one encoding of them all when they fit in one body."""
+    if len(to_send) <= limit:
+        whole = _ENCODER.encode([contact for _, contact in to_send])
+        body = single_body([list_id], whole)
+        if body is not None:
+            yield UpsertBody(0, len(to_send), body)
+            return
+    encoded = [_ENCODER.encode(contact) for _, contact in to_send]
+    yield from upsert_bodies([list_id], encoded, max_contacts=limit)
 
 
 def _first_error(job: Mapping) -> str:

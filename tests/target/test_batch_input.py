@@ -330,3 +330,63 @@ def test_a_bad_date_in_a_batch_file_stops_the_run_as_in_a_record_message(sandbox
         assert "field 'seen_at' is not a valid date or date-time" in done.stderr
         assert "not a date" not in done.stderr
         assert done.stdout == ""  # no STATE
+
+
+def _read_all(path: Path) -> list[dict]:
+    from target_sendgrid_contacts.batch_files import read_records
+
+    return list(read_records(path, "gzip"))
+
+
+def test_records_are_read_whole_across_decoding_chunks(tmp_path, monkeypatch):
+    from target_sendgrid_contacts import batch_files
+
+    monkeypatch.setattr(batch_files, "CHUNK_BYTES", 37)  # lines cross every chunk boundary
+    rows = [
+        {"n": n, "email": f"p{n}@example.com", "score": 1.5, "tags": ["a", "b"]} for n in range(40)
+    ]
+    path = tmp_path / "rows.jsonl.gz"
+    lines = [json.dumps(row) for row in rows]
+    lines.insert(7, "   ")  # a blank line is skipped, as before
+    path.write_bytes(gzip.compress(("\n".join(lines)).encode()))  # no newline at the end
+
+    records = _read_all(path)
+
+    assert [r["n"] for r in records] == list(range(40))
+    assert str(records[3]["score"]) == "1.5"
+    assert type(records[3]["score"]).__name__ == "Decimal"
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ('{"n": 1', "is not valid JSON"),
+        ("[1, 2]", "is not a JSON object"),
+        ('{"a":1},{"b":2}', "is not valid JSON"),
+    ],
+)
+def test_a_bad_line_past_the_first_chunk_is_named_by_its_number(
+    tmp_path, monkeypatch, bad, problem
+):
+    from target_sendgrid_contacts import batch_files
+
+    monkeypatch.setattr(batch_files, "CHUNK_BYTES", 64)
+    lines = [json.dumps({"n": n}) for n in range(30)]
+    lines[24] = bad  # line 25
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+
+    with pytest.raises(batch_files.BatchFileError, match=rf"line 25 of batch file .* {problem}"):
+        _read_all(path)
+
+
+def test_a_last_line_cut_short_is_named_so(tmp_path, monkeypatch):
+    from target_sendgrid_contacts import batch_files
+
+    monkeypatch.setattr(batch_files, "CHUNK_BYTES", 64)
+    text = "\n".join(json.dumps({"n": n}) for n in range(10)) + '\n{"n": 1'
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+
+    with pytest.raises(batch_files.BatchFileError, match=r"line 11 of batch file .* is cut short"):
+        _read_all(path)

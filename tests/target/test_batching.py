@@ -41,3 +41,16 @@ def test_a_contact_larger_than_the_limit_is_an_error():
 
 def test_no_contacts_no_bodies():
     assert list(upsert_bodies(["L1"], [])) == []
+
+
+def test_one_encoded_array_makes_the_same_body_and_none_when_it_would_be_too_large():
+    import msgspec
+    from target_sendgrid_contacts.batching import single_body
+
+    contacts = [{"email": f"u{i}@x.co", "custom_fields": {"e1_T": "ä"}} for i in range(5)]
+    whole = msgspec.json.encode(contacts)
+    [expected] = upsert_bodies(["L1"], [msgspec.json.encode(c) for c in contacts])
+
+    assert single_body(["L1"], whole) == expected.body
+    assert single_body(["L1"], whole, max_bytes=len(expected.body) - 1) is None
+    assert single_body(["L1"], b"[]") is None

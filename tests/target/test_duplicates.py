@@ -40,3 +40,20 @@ def test_many_emails_grow_the_table_and_stay_exact(tmp_path):
     again = seen.first_seen("L", [("user99999@example.com", "x"), ("user7@example.com", "y")])
     assert again == {0: "r99999", 1: "r7"}
     seen.close()
+
+
+def test_an_item_names_its_record_with_every_key_as_written():
+    from decimal import Decimal
+
+    from target_sendgrid_contacts.items import Item
+
+    def origin(keys: dict) -> str:
+        return Item("a@b.co", {}, "members", 12, keys).origin()
+
+    assert origin({"cohort_id": "abc", "amplitude_id": 7}) == (
+        "members record #12 (cohort_id=abc, amplitude_id=7)"
+    )
+    assert origin({}) == "members record #12"
+    assert (
+        origin({"a{}b": None, "x}": Decimal("1.50")}) == "members record #12 (a{}b=None, x}=1.50)"
+    )

@@ -631,3 +631,39 @@ def test_on_invalid_email_fail_writes_nothing_even_after_many_full_batches(sandb
     assert "nothing was written" in str(result.error)
     assert writes(sandbox) == []
     assert sandbox.sendgrid.list_by_name(list_name(sandbox, "pwrusr1")) is None
+
+
+def test_custom_fields_that_exist_are_sent_by_id_and_rejects_still_show_their_names(
+    sandbox, run_target, monkeypatch
+):
+    from target_sendgrid_contacts import upserts
+
+    bodies: list[dict] = []
+    start = upserts.start_upsert
+
+    def watched(client, body: bytes) -> str:
+        bodies.append(json.loads(body))
+        return start(client, body)
+
+    monkeypatch.setattr(upserts, "start_upsert", watched)
+    custom = {"plan": "user_properties.plan", "company": "user_properties.company"}
+    lines = cohort_lines(sandbox.generator, ["trlrsk2"])
+    first = run_target(
+        lines, raise_errors=True, custom_fields=custom, create_missing_custom_fields=True
+    )
+    ids = {f["name"]: f["id"] for f in sandbox.sendgrid.field_definitions()}
+    bodies.clear()
+    second = run_target(lines, raise_errors=True, sync_mode="upsert", custom_fields=custom)
+
+    sent = [c for body in bodies for c in body["contacts"] if c.get("custom_fields")]
+    assert sent
+    assert all(set(c["custom_fields"]) <= {ids["plan"], ids["company"]} for c in sent)
+    member = next(m for m in sandbox.generator.members("trlrsk2") if m["category"] == "valid")
+    stored = sandbox.sendgrid.contact(member["expected_email"])
+    assert stored["custom_fields"]["plan"] == member["plan"]
+    for result in (first, second):
+        duplicates = [r for r in result.rejects if r["reason"] == "duplicate_email"]
+        shown = [r["values"].get("custom_fields") for r in duplicates]
+        assert any(shown)
+        assert all(set(s) <= {"plan", "company"} for s in shown if s), shown
+        assert result.report["totals"]["adds_up"] is True
