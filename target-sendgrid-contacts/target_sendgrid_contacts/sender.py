@@ -116,16 +116,27 @@ class Sender:
         if not fresh:
             return
         self._fields.ensure_created()
-        snapshot = self._snapshots.of(outcome) if self._compare else None
-        if snapshot is not None and snapshot.size == 0:
-            snapshot = None  # a new or empty list: every contact is new
-        to_send = []
-        for item in fresh:
-            contact = self._fields.with_ids(item.contact)
-            if snapshot is not None and snapshot.compare(contact) == "unchanged":
-                outcome.unchanged += 1
-                continue
-            to_send.append((item, contact))
+        if not self._compare:
+            self._pool(outcome, [(item, self._fields.with_ids(item.contact)) for item in fresh])
+            return
+        # The list's export is read in the background: contacts wait until it is whole.
+        for ready in self._snapshots.admit(outcome, fresh):
+            self._compare_and_pool(outcome, ready)
+
+    def _compare_and_pool(self, outcome: ListOutcome, items: list[Item]) -> None:
+        snapshot = self._snapshots.of(outcome)
+        contacts = [self._fields.with_ids(item.contact) for item in items]
+        if snapshot.size == 0:  # a new or empty list (or an unreadable export): all are new
+            to_send = list(zip(items, contacts, strict=True))
+        else:
+            to_send = []
+            for item, contact, verdict in zip(
+                items, contacts, snapshot.compare_many(contacts), strict=True
+            ):
+                if verdict == "unchanged":
+                    outcome.unchanged += 1
+                else:
+                    to_send.append((item, contact))
         if to_send:
             self._pool(outcome, to_send)
 
@@ -155,7 +166,9 @@ class Sender:
         self._pooled = 0
 
     def settle(self) -> None:
-        """Send what is pooled and wait until SendGrid finished every job."""
+        """Compare what waits for a snapshot, send what is pooled, wait for every job."""
+        for list_name, items in self._snapshots.release_waiting():
+            self._compare_and_pool(self._ledger.outcomes[list_name], items)
         self.flush()
         self.writer.settle()
 

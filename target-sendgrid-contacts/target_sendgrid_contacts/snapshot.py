@@ -34,6 +34,8 @@ _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
 _INSERT_BATCH = 20_000
 _MARK_BATCH = 10_000
 _CACHE_KIB = 16 * 1024  # SQLite page cache (and sort memory); the rest stays on disk
+_LOOKUP_BATCH = 500  # emails per SELECT ... IN (...): well under SQLite's variable limit
+_CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
 
 
 class ListSnapshot:
@@ -45,18 +47,26 @@ class ListSnapshot:
         size: Members in the export.
     """
 
-    def __init__(self, path: Path, slots: dict[str, int]) -> None:
-        """Open an empty snapshot store (use :meth:`load` or :meth:`empty`).
+    def __init__(
+        self, path: Path, slots: dict[str, int], *, key: bytes | None = None, create: bool = True
+    ) -> None:
+        """Open an empty snapshot store (use :meth:`load`, :meth:`attach` or :meth:`empty`).
 
         Args:
-            path: SQLite file to create.
+            path: SQLite file to create (or, with ``create=False``, to open).
             slots: Comparable field key (``first_name``, ``custom:<field id>``) to slot number.
+            key: Hash key (a builder process gets the run's key this way); new if None.
+            create: Create the table (False: the file was filled by a builder process).
         """
         self.path = path
         self.size = 0
+        self.absent: set[str] = set()  # export columns missing for a mapped field
         self._slots = slots
-        # Keyed with a secret that lives only in this process: the file alone reveals nothing.
-        self._hasher = hashlib.blake2b(digest_size=_HASH_BYTES, key=os.urandom(16))
+        # Keyed with a secret that lives only in this run's memory: the file alone reveals nothing.
+        self._hasher = hashlib.blake2b(digest_size=_HASH_BYTES, key=key or os.urandom(16))
+        # Names and property values repeat a lot: hash each distinct form once.
+        self._stored_cache: dict[str, tuple[bytes, bytes]] = {}
+        self._sent_cache: dict[tuple[type, object], tuple[bytes, bytes | None]] = {}
         self._pending: list[int] = []
         self._conn: sqlite3.Connection | None = sqlite3.connect(path, check_same_thread=False)
         for pragma in (
@@ -66,10 +76,45 @@ class ListSnapshot:
             f"cache_size = -{_CACHE_KIB}",
         ):
             self._conn.execute(f"PRAGMA {pragma}")
-        self._conn.execute(
-            "CREATE TABLE members (email_key INTEGER NOT NULL, contact_id TEXT NOT NULL, "
-            "digest BLOB NOT NULL, seen INTEGER NOT NULL DEFAULT 0)"
-        )
+        if create:
+            self._conn.execute(
+                "CREATE TABLE members (email_key INTEGER NOT NULL, contact_id TEXT NOT NULL, "
+                "digest BLOB NOT NULL, seen INTEGER NOT NULL DEFAULT 0)"
+            )
+
+    @classmethod
+    def attach(cls, path: Path, slots: dict[str, int], key: bytes, size: int) -> ListSnapshot:
+        """Open a store a builder process filled and indexed with this run's key.
+
+        Args:
+            path: The filled SQLite file (deleted on :meth:`close`).
+            slots: The slots it was filled with.
+            key: The key it was filled with.
+            size: Members it holds.
+
+        Returns:
+            The snapshot.
+        """
+        snapshot = cls(path, slots, key=key, create=False)
+        snapshot.size = size
+        return snapshot
+
+    @staticmethod
+    def layout(custom_field_names: dict[str, str]) -> tuple[dict[str, int], list[str]]:
+        """Slots and export columns for the mapped fields.
+
+        Args:
+            custom_field_names: Custom field id to field name.
+
+        Returns:
+            ``(slots, columns)``: field key to slot number, and the column of each slot.
+        """
+        slots = {key: number for number, key in enumerate(RESERVED_COLUMNS)}
+        columns = list(RESERVED_COLUMNS.values())
+        for field_id, name in custom_field_names.items():
+            slots[f"custom:{field_id}"] = len(columns)
+            columns.append(name.strip().upper())
+        return slots, columns
 
     @classmethod
     def load(
@@ -104,17 +149,13 @@ class ListSnapshot:
                 in both readings.
             SendGridError: SendGrid refused a request.
         """
-        slots = {key: number for number, key in enumerate(RESERVED_COLUMNS)}
-        columns = list(RESERVED_COLUMNS.values())
-        for field_id, name in custom_field_names.items():
-            slots[f"custom:{field_id}"] = len(columns)
-            columns.append(name.strip().upper())
-        snapshot = cls(_snapshot_path(workdir, list_id), slots)
+        slots, columns = cls.layout(custom_field_names)
+        snapshot = cls(snapshot_path(workdir, list_id), slots)
         try:
             fill_from_export(
                 client,
                 list_id,
-                lambda rows: snapshot._fill(rows, columns),
+                lambda rows: snapshot.fill(rows, columns),
                 restart=snapshot._clear,
                 poll_interval=poll_interval,
                 timeout=timeout,
@@ -122,6 +163,7 @@ class ListSnapshot:
         except BaseException:
             snapshot.close()
             raise
+        snapshot.log_absent()
         LOGGER.info("Snapshot of list %s: %d members", list_id, snapshot.size)
         return snapshot
 
@@ -135,7 +177,7 @@ class ListSnapshot:
         Returns:
             A snapshot in which every contact is new and nobody leaves.
         """
-        snapshot = cls(_snapshot_path(workdir, "new"), {})
+        snapshot = cls(snapshot_path(workdir, "new"), {})
         snapshot._index()
         return snapshot
 
@@ -147,10 +189,40 @@ class ListSnapshot:
     def _email_key(self, email: str) -> int:
         return int.from_bytes(self._hash(email.strip().lower()), "big", signed=True)
 
-    def _fill(self, rows: Iterable[dict[str, str]], columns: list[str]) -> None:
+    def log_absent(self) -> None:
+        """Say which mapped fields the export has no column for (column names only)."""
+        if self.absent:
+            LOGGER.info(
+                "The export has no column for %s: contacts carrying it count as changed",
+                ", ".join(sorted(self.absent)),
+            )
+
+    def _stored_hashes(self, cell: str | None) -> tuple[bytes, bytes]:
+        cache = self._stored_cache
+        if cell is not None:
+            found = cache.get(cell)
+            if found is not None:
+                return found
+        raw, canonical = stored_forms(cell)
+        raw_hash = self._hash(raw)
+        hashes = (raw_hash, raw_hash if canonical == raw else self._hash(canonical))
+        if cell is not None:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()  # bounded memory; the next values refill it
+            cache[cell] = hashes
+        return hashes
+
+    def fill(self, rows: Iterable[dict[str, str]], columns: list[str]) -> None:
+        """Store every exported row, then index (raises what the rows raise).
+
+        Args:
+            rows: Export rows keyed by upper-cased header.
+            columns: Export column of each slot (see :meth:`layout`).
+        """
         conn = self._require()
         batch: list[tuple[int, str, bytes]] = []
-        absent: set[str] = set()
+        absent = self.absent
+        stored_hashes = self._stored_hashes
         for row in rows:
             contact_id = row.get("CONTACT_ID", "").strip()
             if not contact_id:
@@ -160,10 +232,7 @@ class ListSnapshot:
                 cell = row.get(column)
                 if cell is None:
                     absent.add(column)
-                raw, canonical = stored_forms(cell)
-                raw_hash = self._hash(raw)
-                parts.append(raw_hash)
-                parts.append(raw_hash if canonical == raw else self._hash(canonical))
+                parts.extend(stored_hashes(cell))
             # An empty EMAIL (contact known only by phone or external id) never matches: a leaver.
             batch.append((self._email_key(row.get("EMAIL", "")), contact_id, b"".join(parts)))
             if len(batch) >= _INSERT_BATCH:
@@ -173,11 +242,7 @@ class ListSnapshot:
         if batch:
             conn.executemany("INSERT INTO members VALUES (?, ?, ?, 0)", batch)
             self.size += len(batch)
-        if absent:
-            LOGGER.info(
-                "The export has no column for %s: contacts carrying it count as changed",
-                ", ".join(sorted(absent)),
-            )
+        self._stored_cache.clear()
         self._index()
 
     def _clear(self) -> None:
@@ -185,6 +250,7 @@ class ListSnapshot:
         conn.execute("DELETE FROM members")
         conn.commit()
         self.size = 0
+        self.absent.clear()
 
     def _index(self) -> None:
         conn = self._require()
@@ -248,13 +314,77 @@ class ListSnapshot:
             sent.append((slot, value))
         return sent
 
+    def compare_many(self, contacts: list[dict]) -> list[Comparison]:
+        """Classify many contacts at once (one lookup per few hundred emails); see :meth:`compare`.
+
+        Args:
+            contacts: SendGrid contacts, as for :meth:`compare`.
+
+        Returns:
+            One comparison per contact, in order.
+        """
+        conn = self._require()
+        keys = [
+            self._email_key(email) if (email := str(contact.get("email") or "")) else None
+            for contact in contacts
+        ]
+        found: dict[int, list[tuple[int, bytes]]] = {}
+        wanted = list({key for key in keys if key is not None})
+        for start in range(0, len(wanted), _LOOKUP_BATCH):
+            chunk = wanted[start : start + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(chunk))
+            # Only "?" markers are formatted in; the keys are bound parameters.
+            for email_key, rowid, digest in conn.execute(
+                f"SELECT email_key, rowid, digest FROM members WHERE email_key IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                found.setdefault(email_key, []).append((rowid, digest))
+        verdicts: list[Comparison] = []
+        for contact, key in zip(contacts, keys, strict=True):
+            rows = found.get(key) if key is not None else None
+            if not rows:
+                verdicts.append("new")
+                continue
+            verdicts.append(self._verdict(contact, rows))
+        if len(self._pending) >= _MARK_BATCH:
+            self._flush()
+        return verdicts
+
+    def _verdict(self, contact: dict, rows: list[tuple[int, bytes]]) -> Comparison:
+        self._pending.extend(rowid for rowid, _ in rows)
+        sent = self._sent_fields(contact)
+        if sent is None:
+            return "changed"
+        for _, digest in rows:
+            if not all(self._slot_equal(digest, slot, value) for slot, value in sent):
+                return "changed"
+        return "unchanged"
+
+    def _sent_hashes(self, value: object) -> tuple[bytes, bytes | None]:
+        # Keyed by type too: True, 1 and 1.0 are one dict key but three spellings.
+        cache_key = (type(value), value)
+        cache = self._sent_cache
+        try:
+            found = cache.get(cache_key)
+        except TypeError:  # an unhashable value: compared without the cache
+            found, cache_key = None, None
+        if found is not None:
+            return found
+        raw, canonical = sent_forms(value)
+        hashes = (self._hash(raw), None if canonical is None else self._hash(canonical))
+        if cache_key is not None:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()
+            cache[cache_key] = hashes
+        return hashes
+
     def _slot_equal(self, digest: bytes, slot: int, value: object) -> bool:
         start = slot * _SLOT_BYTES
-        raw, canonical = sent_forms(value)
-        if self._hash(raw) == digest[start : start + _HASH_BYTES]:
+        raw_hash, canonical_hash = self._sent_hashes(value)
+        if raw_hash == digest[start : start + _HASH_BYTES]:
             return True
-        return canonical is not None and (
-            self._hash(canonical) == digest[start + _HASH_BYTES : start + _SLOT_BYTES]
+        return canonical_hash is not None and (
+            canonical_hash == digest[start + _HASH_BYTES : start + _SLOT_BYTES]
         )
 
     def _flush(self) -> None:
@@ -287,13 +417,28 @@ class ListSnapshot:
 
     def close(self) -> None:
         """Close the store and delete its file (safe to call twice)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.detach()
         self._pending.clear()
         self.path.unlink(missing_ok=True)
 
+    def detach(self) -> None:
+        """Close the connection and keep the file (a builder process hands it over)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._stored_cache.clear()
+        self._sent_cache.clear()
 
-def _snapshot_path(workdir: Path, list_id: str) -> Path:
+
+def snapshot_path(workdir: Path, list_id: str) -> Path:
+    """A new SQLite file name in the run's folder for one list's snapshot.
+
+    Args:
+        workdir: The run's private folder.
+        list_id: The list.
+
+    Returns:
+        A path no other snapshot uses.
+    """
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", list_id)[:64]
     return Path(workdir) / f"snapshot-{safe}-{uuid.uuid4().hex[:8]}.sqlite"

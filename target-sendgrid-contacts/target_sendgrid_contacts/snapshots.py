@@ -1,18 +1,27 @@
-"""The run's list snapshots: each list's export read once, on first need; unreadable ones noted."""
+"""The run's list snapshots: exports started when a list is first seen, read in the background.
+
+Each list's export is read while input goes on and used only once whole; unreadable ones noted.
+
+Contacts of a list whose snapshot is not ready yet wait (``waiting.py``) and are compared once it
+is; an export that cannot be read lets them all be sent and removes nobody.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from target_sendgrid_contacts.interruption import Activity
+from target_sendgrid_contacts.items import Item
 from target_sendgrid_contacts.outcomes import ListOutcome
 from target_sendgrid_contacts.removal import Members
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.exports import ExportError
 from target_sendgrid_contacts.sendgrid.lists import ListDirectory
 from target_sendgrid_contacts.snapshot import ListSnapshot
+from target_sendgrid_contacts.snapshot_loading import SnapshotLoad
+from target_sendgrid_contacts.waiting import WaitingContacts
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
 
@@ -51,13 +60,70 @@ class ListSnapshots:
         self._activity = activity
         self._snapshots: dict[str, ListSnapshot] = {}
         self._unreadable: dict[str, str] = {}  # list name -> why its export could not be read
+        self._loads: dict[str, SnapshotLoad] = {}
+        self._waiting = WaitingContacts(workdir)
 
     def __contains__(self, list_name: object) -> bool:
         """Whether the list's snapshot was read (or set empty) in this run."""
         return list_name in self._snapshots
 
+    def begin(self, outcome: ListOutcome) -> None:
+        """Start reading the list's export in the background, unless it was started already.
+
+        Args:
+            outcome: The list's counts (its ``list_id`` is filled in).
+        """
+        name = outcome.name
+        if name in self._snapshots or name in self._loads:
+            return
+        list_id = self._directory.find(name)
+        if list_id is None:
+            self._snapshots[name] = ListSnapshot.empty(self._workdir)
+            return
+        outcome.list_id = list_id
+        self._loads[name] = SnapshotLoad(
+            self._client,
+            list_id,
+            custom_field_names=self._field_names(),
+            workdir=self._workdir,
+            poll_interval=self._poll_interval,
+            timeout=self._timeout,
+        )
+
+    def admit(self, outcome: ListOutcome, items: list[Item]) -> Iterator[list[Item]]:
+        """Contacts to compare now: none while the list's snapshot is read (they wait).
+
+        Args:
+            outcome: The list's counts.
+            items: De-duplicated contacts of the list.
+
+        Yields:
+            Every contact that waited for the list, then ``items``, in batches; nothing while
+            the export is still being read.
+        """
+        name = outcome.name
+        self.begin(outcome)
+        load = self._loads.get(name)
+        if load is not None and not load.ready:
+            self._waiting.add(name, items)
+            return
+        if name in self._waiting:
+            yield from self._waiting.take(name)
+        if items:
+            yield items
+
+    def release_waiting(self) -> Iterator[tuple[str, list[Item]]]:
+        """Hand back every waiting contact, in batches (the caller compares them with ``of``).
+
+        Yields:
+            ``(list name, contacts)``, in arrival order per list.
+        """
+        for name in self._waiting.lists():
+            for batch in self._waiting.take(name):
+                yield name, batch
+
     def of(self, outcome: ListOutcome) -> ListSnapshot:
-        """The list's snapshot, its export read now if this is the first need.
+        """The list's snapshot, waiting for its export if it is still being read.
 
         An export that cannot be read gives an empty snapshot (every contact is sent, nobody
         is removed) and is noted as unreadable: one list must not stop the others.
@@ -72,30 +138,25 @@ class ListSnapshots:
         snapshot = self._snapshots.get(name)
         if snapshot is not None:
             return snapshot
-        list_id = self._directory.find(name)
-        if list_id is None:
+        self.begin(outcome)
+        snapshot = self._snapshots.get(name)
+        if snapshot is not None:
+            return snapshot
+        load = self._loads.pop(name)
+        try:
+            with self._activity.doing(f"reading the export of list {name!r}"):
+                snapshot = load.result()
+            snapshot.log_absent()
+            LOGGER.info("Snapshot of list %s: %d members", outcome.list_id, snapshot.size)
+        except ExportError as exc:
+            LOGGER.warning(
+                "List %r: its export could not be read (%s); all its contacts are "
+                "upserted and nobody is removed from it in this run",
+                name,
+                exc,
+            )
+            self._unreadable[name] = str(exc)
             snapshot = ListSnapshot.empty(self._workdir)
-        else:
-            outcome.list_id = list_id
-            try:
-                with self._activity.doing(f"reading the export of list {name!r}"):
-                    snapshot = ListSnapshot.load(
-                        self._client,
-                        list_id,
-                        custom_field_names=self._field_names(),
-                        workdir=self._workdir,
-                        poll_interval=self._poll_interval,
-                        timeout=self._timeout,
-                    )
-            except ExportError as exc:
-                LOGGER.warning(
-                    "List %r: its export could not be read (%s); all its contacts are "
-                    "upserted and nobody is removed from it in this run",
-                    name,
-                    exc,
-                )
-                self._unreadable[name] = str(exc)
-                snapshot = ListSnapshot.empty(self._workdir)
         self._snapshots[name] = snapshot
         return snapshot
 
@@ -134,7 +195,11 @@ class ListSnapshots:
         return self._unreadable.get(list_name)
 
     def close(self) -> None:
-        """Close and delete every snapshot (safe to call twice)."""
+        """Stop every export read, close and delete every snapshot (safe to call twice)."""
+        for load in self._loads.values():
+            load.cancel()
+        self._loads.clear()
+        self._waiting.close()
         for snapshot in self._snapshots.values():
             snapshot.close()
         self._snapshots.clear()
