@@ -1,8 +1,12 @@
-"""The list snapshot store: a list's members as exported at the start of the run, in SQLite.
+"""The list snapshot store: a list's members as exported at the start of the run.
 
-The snapshot lives in SQLite in a work directory, so 2,000,000 members cost disk, not memory. It
-holds no email addresses or names: only keyed 8-byte hashes of them (the key exists only in this
-process), the SendGrid contact id and a seen flag. Whether anybody is removed is decided in
+The members live in SQLite in the run's work directory: per member a keyed 8-byte hash of the
+email, the SendGrid contact id, keyed hashes of each field (raw and canonical form) and one
+8-byte digest of the whole row. Memory holds only three sorted arrays of 8-byte integers (email
+key, row digest, row id; ~48 MB at 2,000,000 members) and a seen flag per member: most contacts
+are decided with one bisect and one hash, the store is read only for those that differ. No
+email address or name is stored anywhere, and the key exists only in the run's memory (a
+builder process gets it through its start-up pipe). Whether anybody is removed is decided in
 ``removal.py``, never here.
 """
 
@@ -14,6 +18,8 @@ import os
 import re
 import sqlite3
 import uuid
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -32,7 +38,6 @@ RESERVED_COLUMNS = {"first_name": "FIRST_NAME", "last_name": "LAST_NAME"}
 _HASH_BYTES = 8
 _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
 _INSERT_BATCH = 20_000
-_MARK_BATCH = 10_000
 _CACHE_KIB = 16 * 1024  # SQLite page cache (and sort memory); the rest stays on disk
 _LOOKUP_BATCH = 500  # emails per SELECT ... IN (...): well under SQLite's variable limit
 _CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
@@ -67,7 +72,6 @@ class ListSnapshot:
         # Names and property values repeat a lot: hash each distinct form once.
         self._stored_cache: dict[str, tuple[bytes, bytes]] = {}
         self._sent_cache: dict[tuple[type, object], tuple[bytes, bytes | None]] = {}
-        self._pending: list[int] = []
         self._conn: sqlite3.Connection | None = sqlite3.connect(path, check_same_thread=False)
         for pragma in (
             "journal_mode = OFF",
@@ -79,8 +83,9 @@ class ListSnapshot:
         if create:
             self._conn.execute(
                 "CREATE TABLE members (email_key INTEGER NOT NULL, contact_id TEXT NOT NULL, "
-                "digest BLOB NOT NULL, seen INTEGER NOT NULL DEFAULT 0)"
+                "digest BLOB NOT NULL, row_key INTEGER NOT NULL)"
             )
+        self._set_lookup(array("q"), array("q"), array("q"))
 
     @classmethod
     def attach(cls, path: Path, slots: dict[str, int], key: bytes, size: int) -> ListSnapshot:
@@ -97,6 +102,7 @@ class ListSnapshot:
         """
         snapshot = cls(path, slots, key=key, create=False)
         snapshot.size = size
+        snapshot._load_lookup()
         return snapshot
 
     @staticmethod
@@ -220,7 +226,7 @@ class ListSnapshot:
             columns: Export column of each slot (see :meth:`layout`).
         """
         conn = self._require()
-        batch: list[tuple[int, str, bytes]] = []
+        batch: list[tuple[int, str, bytes, int]] = []
         absent = self.absent
         stored_hashes = self._stored_hashes
         for row in rows:
@@ -228,22 +234,42 @@ class ListSnapshot:
             if not contact_id:
                 raise ExportDownloadError("export row without a CONTACT_ID")
             parts = []
+            preferred = []
             for column in columns:
                 cell = row.get(column)
                 if cell is None:
                     absent.add(column)
-                parts.extend(stored_hashes(cell))
+                raw_hash, canonical_hash = stored_hashes(cell)
+                parts.append(raw_hash)
+                parts.append(canonical_hash)
+                preferred.append(canonical_hash)
             # An empty EMAIL (contact known only by phone or external id) never matches: a leaver.
-            batch.append((self._email_key(row.get("EMAIL", "")), contact_id, b"".join(parts)))
+            batch.append(
+                (
+                    self._email_key(row.get("EMAIL", "")),
+                    contact_id,
+                    b"".join(parts),
+                    self._row_key(preferred),
+                )
+            )
             if len(batch) >= _INSERT_BATCH:
-                conn.executemany("INSERT INTO members VALUES (?, ?, ?, 0)", batch)
+                conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?)", batch)
                 self.size += len(batch)
                 batch.clear()
         if batch:
-            conn.executemany("INSERT INTO members VALUES (?, ?, ?, 0)", batch)
+            conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?)", batch)
             self.size += len(batch)
         self._stored_cache.clear()
         self._index()
+
+    def _row_key(self, hashes: list[bytes]) -> int:
+        """One 8-byte digest of a row's per-field hashes, as a signed integer."""
+        return int.from_bytes(self._hash_bytes(b"".join(hashes)), "big", signed=True)
+
+    def _hash_bytes(self, data: bytes) -> bytes:
+        hasher = self._hasher.copy()
+        hasher.update(data)
+        return hasher.digest()
 
     def _clear(self) -> None:
         conn = self._require()
@@ -255,8 +281,48 @@ class ListSnapshot:
     def _index(self) -> None:
         conn = self._require()
         # Built after the bulk insert: one sort instead of 2,000,000 random B-tree inserts.
-        conn.execute("CREATE INDEX members_email ON members (email_key)")
+        # It covers the lookup columns, so reading them in key order never visits the table.
+        conn.execute("CREATE INDEX members_email ON members (email_key, row_key)")
         conn.commit()
+        self._read_lookup()
+
+    def _read_lookup(self) -> None:
+        """Load the sorted email keys, row keys and row ids into compact arrays."""
+        keys, row_keys, rowids = array("q"), array("q"), array("q")
+        cursor = self._require().execute(
+            "SELECT email_key, row_key, rowid FROM members ORDER BY email_key, row_key"
+        )
+        while chunk := cursor.fetchmany(_INSERT_BATCH):
+            for email_key, row_key, rowid in chunk:
+                keys.append(email_key)
+                row_keys.append(row_key)
+                rowids.append(rowid)
+        self._set_lookup(keys, row_keys, rowids)
+
+    def _set_lookup(self, keys: array, row_keys: array, rowids: array) -> None:
+        self._keys, self._row_keys, self._rowids = keys, row_keys, rowids
+        self._seen = bytearray(max(rowids, default=0) + 1)
+
+    def dump_lookup(self) -> None:
+        """Write the lookup arrays next to the store (a builder process hands them over)."""
+        with _lookup_path(self.path).open("wb") as out:
+            out.write(len(self._keys).to_bytes(8, "little"))
+            for values in (self._keys, self._row_keys, self._rowids):
+                values.tofile(out)
+
+    def _load_lookup(self) -> None:
+        path = _lookup_path(self.path)
+        try:
+            with path.open("rb") as source:
+                count = int.from_bytes(source.read(8), "little")
+                arrays = []
+                for _ in range(3):
+                    values = array("q")
+                    values.fromfile(source, count)
+                    arrays.append(values)
+        finally:
+            path.unlink(missing_ok=True)
+        self._set_lookup(*arrays)
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -275,25 +341,87 @@ class ListSnapshot:
             ``new`` (not on the list), ``changed`` (on the list, a sent field differs) or
             ``unchanged``.
         """
+        return self.compare_many([contact])[0]
+
+    def compare_many(self, contacts: list[dict]) -> list[Comparison]:
+        """Classify many contacts at once and mark their emails as seen; see :meth:`compare`.
+
+        Most contacts are decided in memory: one 8-byte digest of all of a member's fields.
+        Only those whose digest differs are compared field by field, from the store.
+
+        Args:
+            contacts: SendGrid contacts, as for :meth:`compare`.
+
+        Returns:
+            One comparison per contact, in order.
+        """
+        keys, row_keys, rowids, seen = self._keys, self._row_keys, self._rowids, self._seen
+        count = len(keys)
+        verdicts: list[Comparison] = []
+        closer: dict[int, tuple[dict, list[int]]] = {}  # position -> contact, its rows' ids
+        for position, contact in enumerate(contacts):
+            email = contact.get("email")
+            if not email or not count:
+                verdicts.append("new")
+                continue
+            email_key = self._email_key(str(email))
+            index = bisect_left(keys, email_key)
+            if index == count or keys[index] != email_key:
+                verdicts.append("new")
+                continue
+            found = []
+            while index < count and keys[index] == email_key:
+                found.append(index)
+                index += 1
+            for at in found:
+                seen[rowids[at]] = 1
+            sent = self._sent_fields(contact)
+            if sent is None:
+                verdicts.append("changed")
+                continue
+            quick = self._sent_row_key(sent)
+            if quick is not None and all(row_keys[at] == quick for at in found):
+                verdicts.append("unchanged")
+                continue
+            verdicts.append("changed")  # unless every field matches in another spelling
+            closer[position] = (contact, [rowids[at] for at in found])
+        if closer:
+            self._compare_closer(closer, verdicts)
+        return verdicts
+
+    def _sent_row_key(self, sent: list[tuple[int, object]]) -> int | None:
+        """The contact's row digest when it sends every field the store holds, else None."""
+        if len(sent) != len(self._slots):
+            return None
+        preferred: list[bytes] = [b""] * len(self._slots)
+        for slot, value in sent:
+            raw_hash, canonical_hash = self._sent_hashes(value)
+            preferred[slot] = raw_hash if canonical_hash is None else canonical_hash
+        return self._row_key(preferred)
+
+    def _compare_closer(
+        self, closer: dict[int, tuple[dict, list[int]]], verdicts: list[Comparison]
+    ) -> None:
         conn = self._require()
-        email = str(contact.get("email") or "")
-        if not email:
-            return "new"
-        found = conn.execute(
-            "SELECT rowid, digest FROM members WHERE email_key = ?", (self._email_key(email),)
-        ).fetchall()
-        if not found:
-            return "new"
-        self._pending.extend(rowid for rowid, _ in found)
-        if len(self._pending) >= _MARK_BATCH:
-            self._flush()
-        sent = self._sent_fields(contact)
-        if sent is None:
-            return "changed"
-        for _, digest in found:
-            if not all(self._slot_equal(digest, slot, value) for slot, value in sent):
-                return "changed"
-        return "unchanged"
+        wanted = list({rowid for _, ids in closer.values() for rowid in ids})
+        digests: dict[int, bytes] = {}
+        for start in range(0, len(wanted), _LOOKUP_BATCH):
+            chunk = wanted[start : start + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(chunk))
+            # Only "?" markers are formatted in; the row ids are bound parameters.
+            digests.update(
+                conn.execute(
+                    f"SELECT rowid, digest FROM members WHERE rowid IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+            )
+        for position, (contact, ids) in closer.items():
+            sent = self._sent_fields(contact) or []
+            if all(
+                all(self._slot_equal(digests[rowid], slot, value) for slot, value in sent)
+                for rowid in ids
+            ):
+                verdicts[position] = "unchanged"
 
     def _sent_fields(self, contact: dict) -> list[tuple[int, object]] | None:
         """Pair each sent comparable field with its slot; None if one cannot be compared."""
@@ -314,58 +442,12 @@ class ListSnapshot:
             sent.append((slot, value))
         return sent
 
-    def compare_many(self, contacts: list[dict]) -> list[Comparison]:
-        """Classify many contacts at once (one lookup per few hundred emails); see :meth:`compare`.
-
-        Args:
-            contacts: SendGrid contacts, as for :meth:`compare`.
-
-        Returns:
-            One comparison per contact, in order.
-        """
-        conn = self._require()
-        keys = [
-            self._email_key(email) if (email := str(contact.get("email") or "")) else None
-            for contact in contacts
-        ]
-        found: dict[int, list[tuple[int, bytes]]] = {}
-        wanted = list({key for key in keys if key is not None})
-        for start in range(0, len(wanted), _LOOKUP_BATCH):
-            chunk = wanted[start : start + _LOOKUP_BATCH]
-            marks = ",".join("?" * len(chunk))
-            # Only "?" markers are formatted in; the keys are bound parameters.
-            for email_key, rowid, digest in conn.execute(
-                f"SELECT email_key, rowid, digest FROM members WHERE email_key IN ({marks})",  # noqa: S608
-                chunk,
-            ):
-                found.setdefault(email_key, []).append((rowid, digest))
-        verdicts: list[Comparison] = []
-        for contact, key in zip(contacts, keys, strict=True):
-            rows = found.get(key) if key is not None else None
-            if not rows:
-                verdicts.append("new")
-                continue
-            verdicts.append(self._verdict(contact, rows))
-        if len(self._pending) >= _MARK_BATCH:
-            self._flush()
-        return verdicts
-
-    def _verdict(self, contact: dict, rows: list[tuple[int, bytes]]) -> Comparison:
-        self._pending.extend(rowid for rowid, _ in rows)
-        sent = self._sent_fields(contact)
-        if sent is None:
-            return "changed"
-        for _, digest in rows:
-            if not all(self._slot_equal(digest, slot, value) for slot, value in sent):
-                return "changed"
-        return "unchanged"
-
     def _sent_hashes(self, value: object) -> tuple[bytes, bytes | None]:
         # Keyed by type too: True, 1 and 1.0 are one dict key but three spellings.
-        cache_key = (type(value), value)
+        cache_key: tuple[type, object] | None = (type(value), value)
         cache = self._sent_cache
         try:
-            found = cache.get(cache_key)
+            found = cache.get(cache_key)  # type: ignore[arg-type]
         except TypeError:  # an unhashable value: compared without the cache
             found, cache_key = None, None
         if found is not None:
@@ -387,24 +469,17 @@ class ListSnapshot:
             canonical_hash == digest[start + _HASH_BYTES : start + _SLOT_BYTES]
         )
 
-    def _flush(self) -> None:
-        if self._pending and self._conn is not None:
-            self._conn.executemany(
-                "UPDATE members SET seen = 1 WHERE rowid = ?", ((r,) for r in self._pending)
-            )
-            self._conn.commit()
-        self._pending.clear()
-
     def leavers(self) -> Iterator[str]:
         """Yield the contact ids of members not seen in this run (read lazily from disk).
 
         Yields:
             SendGrid contact ids.
         """
-        self._flush()
-        cursor = self._require().execute("SELECT contact_id FROM members WHERE seen = 0")
-        for (contact_id,) in cursor:
-            yield contact_id
+        seen = self._seen
+        cursor = self._require().execute("SELECT rowid, contact_id FROM members")
+        for rowid, contact_id in cursor:
+            if not seen[rowid]:
+                yield contact_id
 
     def count_leavers(self) -> int:
         """Return how many members were not seen in this run.
@@ -412,14 +487,14 @@ class ListSnapshot:
         Returns:
             The number of leavers.
         """
-        self._flush()
-        return self._require().execute("SELECT count(*) FROM members WHERE seen = 0").fetchone()[0]
+        return self.size - self._seen.count(1)
 
     def close(self) -> None:
         """Close the store and delete its file (safe to call twice)."""
         self.detach()
-        self._pending.clear()
+        self._set_lookup(array("q"), array("q"), array("q"))
         self.path.unlink(missing_ok=True)
+        _lookup_path(self.path).unlink(missing_ok=True)
 
     def detach(self) -> None:
         """Close the connection and keep the file (a builder process hands it over)."""
@@ -428,6 +503,10 @@ class ListSnapshot:
             self._conn = None
         self._stored_cache.clear()
         self._sent_cache.clear()
+
+
+def _lookup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lookup")
 
 
 def snapshot_path(workdir: Path, list_id: str) -> Path:

@@ -244,6 +244,7 @@ def build_snapshot(
         except BaseException:
             snapshot.close()
             raise
+        snapshot.dump_lookup()
         snapshot.detach()
         answer.send(("ok", snapshot.size, sorted(snapshot.absent)))
     except ExportDownloadError as exc:
