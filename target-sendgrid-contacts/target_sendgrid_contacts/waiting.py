@@ -42,7 +42,7 @@ class WaitingContacts:
 
     def __contains__(self, list_name: object) -> bool:
         """Whether contacts of the list wait."""
-        return bool(self.counts.get(list_name))  # type: ignore[arg-type]
+        return isinstance(list_name, str) and bool(self.counts.get(list_name))
 
     def add(self, list_name: str, items: list[Item]) -> None:
         """Let contacts wait.
