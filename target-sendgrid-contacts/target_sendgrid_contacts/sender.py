@@ -116,29 +116,14 @@ class Sender:
         if not fresh:
             return
         self._fields.ensure_created()
+        to_send = [(item, self._fields.with_ids(item.contact)) for item in fresh]
         if not self._compare:
-            self._pool(outcome, [(item, self._fields.with_ids(item.contact)) for item in fresh])
+            self._pool(outcome, to_send)
             return
         # The list's export is read in the background: contacts wait until it is whole.
-        for ready in self._snapshots.admit(outcome, fresh):
-            self._compare_and_pool(outcome, ready)
-
-    def _compare_and_pool(self, outcome: ListOutcome, items: list[Item]) -> None:
-        snapshot = self._snapshots.of(outcome)
-        contacts = [self._fields.with_ids(item.contact) for item in items]
-        if snapshot.size == 0:  # a new or empty list (or an unreadable export): all are new
-            to_send = list(zip(items, contacts, strict=True))
-        else:
-            to_send = []
-            for item, contact, verdict in zip(
-                items, contacts, snapshot.compare_many(contacts), strict=True
-            ):
-                if verdict == "unchanged":
-                    outcome.unchanged += 1
-                else:
-                    to_send.append((item, contact))
-        if to_send:
-            self._pool(outcome, to_send)
+        for compared in self._snapshots.compare(outcome, to_send):
+            if compared:
+                self._pool(outcome, compared)
 
     def _pool(self, outcome: ListOutcome, to_send: Sent) -> None:
         """Queue contacts per list and send full requests only.
@@ -167,8 +152,9 @@ class Sender:
 
     def settle(self) -> None:
         """Compare what waits for a snapshot, send what is pooled, wait for every job."""
-        for list_name, items in self._snapshots.release_waiting():
-            self._compare_and_pool(self._ledger.outcomes[list_name], items)
+        for list_name, to_send in self._snapshots.release_waiting(self._ledger.outcomes):
+            if to_send:
+                self._pool(self._ledger.outcomes[list_name], to_send)
         self.flush()
         self.writer.settle()
 

@@ -20,7 +20,7 @@ import sqlite3
 import uuid
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -41,6 +41,171 @@ _INSERT_BATCH = 20_000
 _CACHE_KIB = 16 * 1024  # SQLite page cache (and sort memory); the rest stays on disk
 _LOOKUP_BATCH = 500  # emails per SELECT ... IN (...): well under SQLite's variable limit
 _CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
+
+
+Prehash = tuple[int, int, int]  # (email key, row key, kind): what comparing a contact needs
+NO_EMAIL, NOT_COMPARABLE, SOME_FIELDS, ALL_FIELDS = 0, 1, 2, 3  # the kinds
+
+
+class ContactHashes:
+    """The keyed hashes of one snapshot, so contacts can be hashed before it is read.
+
+    Not safe for concurrent use from several threads.
+    """
+
+    def __init__(self, key: bytes, slots: dict[str, int]) -> None:
+        """Key the hashes.
+
+        Args:
+            key: The run's secret for this snapshot (never written anywhere).
+            slots: Comparable field key (``first_name``, ``custom:<field id>``) to slot number.
+        """
+        self.slots = slots
+        self._hasher = hashlib.blake2b(digest_size=_HASH_BYTES, key=key)
+        # Names and property values repeat a lot: hash each distinct form once.
+        self._stored_cache: dict[str, tuple[bytes, bytes]] = {}
+        self._sent_cache: dict[tuple[type, object], tuple[bytes, bytes | None]] = {}
+
+    def hash(self, text: str) -> bytes:
+        """Keyed 8-byte hash of a text.
+
+        Args:
+            text: The text.
+
+        Returns:
+            The hash.
+        """
+        hasher = self._hasher.copy()  # cheaper than keying a new hasher for every value
+        hasher.update(text.encode())
+        return hasher.digest()
+
+    def email_key(self, email: str) -> int:
+        """The email's key (trimmed, lower-cased, hashed) as a signed 64-bit integer.
+
+        Args:
+            email: An email address.
+
+        Returns:
+            The key.
+        """
+        return int.from_bytes(self.hash(email.strip().lower()), "big", signed=True)
+
+    def row_key(self, hashes: list[bytes]) -> int:
+        """One 8-byte digest of a row's per-field hashes, as a signed 64-bit integer.
+
+        Args:
+            hashes: One hash per slot, in slot order.
+
+        Returns:
+            The digest.
+        """
+        hasher = self._hasher.copy()
+        hasher.update(b"".join(hashes))
+        return int.from_bytes(hasher.digest(), "big", signed=True)
+
+    def stored_hashes(self, cell: str | None) -> tuple[bytes, bytes]:
+        """Raw and canonical hashes of an export cell.
+
+        Args:
+            cell: The cell, or None without a column.
+
+        Returns:
+            ``(raw hash, canonical hash)``.
+        """
+        cache = self._stored_cache
+        if cell is not None:
+            found = cache.get(cell)
+            if found is not None:
+                return found
+        raw, canonical = stored_forms(cell)
+        raw_hash = self.hash(raw)
+        hashes = (raw_hash, raw_hash if canonical == raw else self.hash(canonical))
+        if cell is not None:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()  # bounded memory; the next values refill it
+            cache[cell] = hashes
+        return hashes
+
+    def sent_hashes(self, value: object) -> tuple[bytes, bytes | None]:
+        """Raw and canonical (or None) hashes of a value the target would send.
+
+        Args:
+            value: A contact field value.
+
+        Returns:
+            ``(raw hash, canonical hash or None)``.
+        """
+        # Keyed by type too: True, 1 and 1.0 are one dict key but three spellings.
+        cache_key: tuple[type, object] | None = (type(value), value)
+        cache = self._sent_cache
+        try:
+            found = cache.get(cache_key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable value: compared without the cache
+            found, cache_key = None, None
+        if found is not None:
+            return found
+        raw, canonical = sent_forms(value)
+        hashes = (self.hash(raw), None if canonical is None else self.hash(canonical))
+        if cache_key is not None:
+            if len(cache) >= _CACHE_ENTRIES:
+                cache.clear()
+            cache[cache_key] = hashes
+        return hashes
+
+    def sent_fields(self, contact: dict) -> list[tuple[int, object]] | None:
+        """Pair each sent comparable field with its slot; None if one cannot be compared.
+
+        Args:
+            contact: A SendGrid contact (custom fields keyed by id).
+
+        Returns:
+            ``(slot, value)`` pairs, or None.
+        """
+        sent: list[tuple[int, object]] = []
+        for key, value in contact.items():
+            if key == "email":
+                continue
+            if key == "custom_fields":
+                for field_id, field_value in (value or {}).items():
+                    slot = self.slots.get(f"custom:{field_id}")
+                    if slot is None:
+                        return None
+                    sent.append((slot, field_value))
+                continue
+            slot = self.slots.get(key)
+            if slot is None:
+                return None  # a field the export was not read for: sending it is the safe side
+            sent.append((slot, value))
+        return sent
+
+    def prehash(self, contact: dict) -> Prehash:
+        """What comparing the contact needs, computed before the snapshot is there.
+
+        Args:
+            contact: A SendGrid contact (custom fields keyed by id).
+
+        Returns:
+            ``(email key, row key, kind)``; the row key only when every slot is sent.
+        """
+        email = contact.get("email")
+        if not email:
+            return 0, 0, NO_EMAIL
+        email_key = self.email_key(str(email))
+        sent = self.sent_fields(contact)
+        if sent is None:
+            return email_key, 0, NOT_COMPARABLE
+        if len(sent) != len(self.slots):
+            return email_key, 0, SOME_FIELDS
+        preferred: list[bytes] = [b""] * len(self.slots)
+        for slot, value in sent:
+            raw_hash, canonical_hash = self.sent_hashes(value)
+            preferred[slot] = raw_hash if canonical_hash is None else canonical_hash
+        return email_key, self.row_key(preferred), ALL_FIELDS
+
+    def clear(self) -> None:
+        """Drop the caches."""
+        self._stored_cache.clear()
+        self._sent_cache.clear()
 
 
 class ListSnapshot:
@@ -68,10 +233,7 @@ class ListSnapshot:
         self.absent: set[str] = set()  # export columns missing for a mapped field
         self._slots = slots
         # Keyed with a secret that lives only in this run's memory: the file alone reveals nothing.
-        self._hasher = hashlib.blake2b(digest_size=_HASH_BYTES, key=key or os.urandom(16))
-        # Names and property values repeat a lot: hash each distinct form once.
-        self._stored_cache: dict[str, tuple[bytes, bytes]] = {}
-        self._sent_cache: dict[tuple[type, object], tuple[bytes, bytes | None]] = {}
+        self.hashes = ContactHashes(key or os.urandom(16), slots)
         self._conn: sqlite3.Connection | None = sqlite3.connect(path, check_same_thread=False)
         for pragma in (
             "journal_mode = OFF",
@@ -187,14 +349,6 @@ class ListSnapshot:
         snapshot._index()
         return snapshot
 
-    def _hash(self, text: str) -> bytes:
-        hasher = self._hasher.copy()  # cheaper than keying a new hasher for every value
-        hasher.update(text.encode())
-        return hasher.digest()
-
-    def _email_key(self, email: str) -> int:
-        return int.from_bytes(self._hash(email.strip().lower()), "big", signed=True)
-
     def log_absent(self) -> None:
         """Say which mapped fields the export has no column for (column names only)."""
         if self.absent:
@@ -202,21 +356,6 @@ class ListSnapshot:
                 "The export has no column for %s: contacts carrying it count as changed",
                 ", ".join(sorted(self.absent)),
             )
-
-    def _stored_hashes(self, cell: str | None) -> tuple[bytes, bytes]:
-        cache = self._stored_cache
-        if cell is not None:
-            found = cache.get(cell)
-            if found is not None:
-                return found
-        raw, canonical = stored_forms(cell)
-        raw_hash = self._hash(raw)
-        hashes = (raw_hash, raw_hash if canonical == raw else self._hash(canonical))
-        if cell is not None:
-            if len(cache) >= _CACHE_ENTRIES:
-                cache.clear()  # bounded memory; the next values refill it
-            cache[cell] = hashes
-        return hashes
 
     def fill(self, rows: Iterable[dict[str, str]], columns: list[str]) -> None:
         """Store every exported row, then index (raises what the rows raise).
@@ -228,7 +367,7 @@ class ListSnapshot:
         conn = self._require()
         batch: list[tuple[int, str, bytes, int]] = []
         absent = self.absent
-        stored_hashes = self._stored_hashes
+        stored_hashes = self.hashes.stored_hashes
         for row in rows:
             contact_id = row.get("CONTACT_ID", "").strip()
             if not contact_id:
@@ -246,10 +385,10 @@ class ListSnapshot:
             # An empty EMAIL (contact known only by phone or external id) never matches: a leaver.
             batch.append(
                 (
-                    self._email_key(row.get("EMAIL", "")),
+                    self.hashes.email_key(row.get("EMAIL", "")),
                     contact_id,
                     b"".join(parts),
-                    self._row_key(preferred),
+                    self.hashes.row_key(preferred),
                 )
             )
             if len(batch) >= _INSERT_BATCH:
@@ -259,17 +398,8 @@ class ListSnapshot:
         if batch:
             conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?)", batch)
             self.size += len(batch)
-        self._stored_cache.clear()
+        self.hashes.clear()
         self._index()
-
-    def _row_key(self, hashes: list[bytes]) -> int:
-        """One 8-byte digest of a row's per-field hashes, as a signed integer."""
-        return int.from_bytes(self._hash_bytes(b"".join(hashes)), "big", signed=True)
-
-    def _hash_bytes(self, data: bytes) -> bytes:
-        hasher = self._hasher.copy()
-        hasher.update(data)
-        return hasher.digest()
 
     def _clear(self) -> None:
         conn = self._require()
@@ -355,16 +485,31 @@ class ListSnapshot:
         Returns:
             One comparison per contact, in order.
         """
+        return self.compare_prehashed(
+            [self.hashes.prehash(contact) for contact in contacts], contacts.__getitem__
+        )
+
+    def compare_prehashed(
+        self, prehashes: list[Prehash], contact_at: Callable[[int], dict]
+    ) -> list[Comparison]:
+        """Classify contacts hashed beforehand (by :attr:`hashes`); see :meth:`compare_many`.
+
+        Args:
+            prehashes: One :meth:`ContactHashes.prehash` per contact.
+            contact_at: The contact at a position, asked only for the few compared field by
+                field.
+
+        Returns:
+            One comparison per contact, in order.
+        """
         keys, row_keys, rowids, seen = self._keys, self._row_keys, self._rowids, self._seen
         count = len(keys)
         verdicts: list[Comparison] = []
-        closer: dict[int, tuple[dict, list[int]]] = {}  # position -> contact, its rows' ids
-        for position, contact in enumerate(contacts):
-            email = contact.get("email")
-            if not email or not count:
+        closer: dict[int, list[int]] = {}  # position -> its rows' ids
+        for position, (email_key, row_key, kind) in enumerate(prehashes):
+            if kind == NO_EMAIL or not count:
                 verdicts.append("new")
                 continue
-            email_key = self._email_key(str(email))
             index = bisect_left(keys, email_key)
             if index == count or keys[index] != email_key:
                 verdicts.append("new")
@@ -375,35 +520,26 @@ class ListSnapshot:
                 index += 1
             for at in found:
                 seen[rowids[at]] = 1
-            sent = self._sent_fields(contact)
-            if sent is None:
+            if kind == NOT_COMPARABLE:
                 verdicts.append("changed")
                 continue
-            quick = self._sent_row_key(sent)
-            if quick is not None and all(row_keys[at] == quick for at in found):
+            if kind == ALL_FIELDS and all(row_keys[at] == row_key for at in found):
                 verdicts.append("unchanged")
                 continue
             verdicts.append("changed")  # unless every field matches in another spelling
-            closer[position] = (contact, [rowids[at] for at in found])
+            closer[position] = [rowids[at] for at in found]
         if closer:
-            self._compare_closer(closer, verdicts)
+            self._compare_closer(closer, contact_at, verdicts)
         return verdicts
 
-    def _sent_row_key(self, sent: list[tuple[int, object]]) -> int | None:
-        """The contact's row digest when it sends every field the store holds, else None."""
-        if len(sent) != len(self._slots):
-            return None
-        preferred: list[bytes] = [b""] * len(self._slots)
-        for slot, value in sent:
-            raw_hash, canonical_hash = self._sent_hashes(value)
-            preferred[slot] = raw_hash if canonical_hash is None else canonical_hash
-        return self._row_key(preferred)
-
     def _compare_closer(
-        self, closer: dict[int, tuple[dict, list[int]]], verdicts: list[Comparison]
+        self,
+        closer: dict[int, list[int]],
+        contact_at: Callable[[int], dict],
+        verdicts: list[Comparison],
     ) -> None:
         conn = self._require()
-        wanted = list({rowid for _, ids in closer.values() for rowid in ids})
+        wanted = list({rowid for ids in closer.values() for rowid in ids})
         digests: dict[int, bytes] = {}
         for start in range(0, len(wanted), _LOOKUP_BATCH):
             chunk = wanted[start : start + _LOOKUP_BATCH]
@@ -415,54 +551,17 @@ class ListSnapshot:
                     chunk,
                 ).fetchall()
             )
-        for position, (contact, ids) in closer.items():
-            sent = self._sent_fields(contact) or []
+        for position, ids in closer.items():
+            sent = self.hashes.sent_fields(contact_at(position)) or []
             if all(
                 all(self._slot_equal(digests[rowid], slot, value) for slot, value in sent)
                 for rowid in ids
             ):
                 verdicts[position] = "unchanged"
 
-    def _sent_fields(self, contact: dict) -> list[tuple[int, object]] | None:
-        """Pair each sent comparable field with its slot; None if one cannot be compared."""
-        sent: list[tuple[int, object]] = []
-        for key, value in contact.items():
-            if key == "email":
-                continue
-            if key == "custom_fields":
-                for field_id, field_value in (value or {}).items():
-                    slot = self._slots.get(f"custom:{field_id}")
-                    if slot is None:
-                        return None
-                    sent.append((slot, field_value))
-                continue
-            slot = self._slots.get(key)
-            if slot is None:
-                return None  # a field the export was not read for: sending it is the safe side
-            sent.append((slot, value))
-        return sent
-
-    def _sent_hashes(self, value: object) -> tuple[bytes, bytes | None]:
-        # Keyed by type too: True, 1 and 1.0 are one dict key but three spellings.
-        cache_key: tuple[type, object] | None = (type(value), value)
-        cache = self._sent_cache
-        try:
-            found = cache.get(cache_key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable value: compared without the cache
-            found, cache_key = None, None
-        if found is not None:
-            return found
-        raw, canonical = sent_forms(value)
-        hashes = (self._hash(raw), None if canonical is None else self._hash(canonical))
-        if cache_key is not None:
-            if len(cache) >= _CACHE_ENTRIES:
-                cache.clear()
-            cache[cache_key] = hashes
-        return hashes
-
     def _slot_equal(self, digest: bytes, slot: int, value: object) -> bool:
         start = slot * _SLOT_BYTES
-        raw_hash, canonical_hash = self._sent_hashes(value)
+        raw_hash, canonical_hash = self.hashes.sent_hashes(value)
         if raw_hash == digest[start : start + _HASH_BYTES]:
             return True
         return canonical_hash is not None and (
@@ -501,8 +600,7 @@ class ListSnapshot:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._stored_cache.clear()
-        self._sent_cache.clear()
+        self.hashes.clear()
 
 
 def _lookup_path(path: Path) -> Path:

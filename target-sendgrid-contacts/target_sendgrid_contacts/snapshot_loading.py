@@ -29,7 +29,7 @@ from target_sendgrid_contacts.sendgrid.exports import (
     start_export,
     wait_for_export,
 )
-from target_sendgrid_contacts.snapshot import ListSnapshot, snapshot_path
+from target_sendgrid_contacts.snapshot import ContactHashes, ListSnapshot, snapshot_path
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -71,6 +71,9 @@ class SnapshotLoad:
         self._client = client.with_session(requests.Session())
         self._list_id = list_id
         self._slots, self._columns = ListSnapshot.layout(custom_field_names)
+        self._key = os.urandom(16)
+        # For the main thread: contacts that wait are hashed already, the snapshot uses the key.
+        self.hashes = ContactHashes(self._key, self._slots)
         self._workdir = Path(workdir)
         self._poll_interval = poll_interval
         self._timeout = timeout
@@ -147,7 +150,7 @@ class SnapshotLoad:
 
     def _build(self, paths: list[Path], status: dict) -> ListSnapshot:
         path = snapshot_path(self._workdir, self._list_id)
-        key = os.urandom(16)
+        key = self._key
         announced = status.get("contact_count")
         if isinstance(announced, int) and announced < BUILDER_MIN_CONTACTS:
             snapshot = ListSnapshot(path, self._slots, key=key)

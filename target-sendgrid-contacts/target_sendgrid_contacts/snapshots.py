@@ -9,7 +9,7 @@ is; an export that cannot be read lets them all be sent and removes nobody.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from target_sendgrid_contacts.interruption import Activity
@@ -19,11 +19,29 @@ from target_sendgrid_contacts.removal import Members
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.sendgrid.exports import ExportError
 from target_sendgrid_contacts.sendgrid.lists import ListDirectory
-from target_sendgrid_contacts.snapshot import ListSnapshot
+from target_sendgrid_contacts.snapshot import Comparison, ListSnapshot
 from target_sendgrid_contacts.snapshot_loading import SnapshotLoad
-from target_sendgrid_contacts.waiting import WaitingContacts
+from target_sendgrid_contacts.waiting import Payload, WaitingContacts, decode
+from target_sendgrid_contacts.writers import Sent
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
+
+
+class _Decoded:
+    """Waiting payloads decoded on first need (most unchanged contacts never are)."""
+
+    def __init__(self, payloads: list[Payload]) -> None:
+        self._payloads = payloads
+        self._pairs: dict[int, tuple[Item, dict]] = {}
+
+    def pair(self, position: int) -> tuple[Item, dict]:
+        pair = self._pairs.get(position)
+        if pair is None:
+            pair = self._pairs[position] = decode(self._payloads[position])
+        return pair
+
+    def contact(self, position: int) -> dict:
+        return self.pair(position)[1]
 
 
 class ListSnapshots:
@@ -90,37 +108,73 @@ class ListSnapshots:
             timeout=self._timeout,
         )
 
-    def admit(self, outcome: ListOutcome, items: list[Item]) -> Iterator[list[Item]]:
-        """Contacts to compare now: none while the list's snapshot is read (they wait).
+    def compare(self, outcome: ListOutcome, pairs: Sent) -> Iterator[Sent]:
+        """Compare contacts with their list; those read before its snapshot is ready wait.
+
+        Unchanged contacts are counted in ``outcome``; the rest come back to be sent.
 
         Args:
             outcome: The list's counts.
-            items: De-duplicated contacts of the list.
+            pairs: De-duplicated ``(item, contact)`` pairs of the list (contact keyed by ids).
 
         Yields:
-            Every contact that waited for the list, then ``items``, in batches; nothing while
-            the export is still being read.
+            Batches of pairs to send: every contact that waited for the list, then ``pairs``;
+            nothing while the export is still being read.
         """
         name = outcome.name
         self.begin(outcome)
         load = self._loads.get(name)
         if load is not None and not load.ready:
-            self._waiting.add(name, items)
+            prehash = load.hashes.prehash
+            self._waiting.add(name, [(prehash(contact), item, contact) for item, contact in pairs])
             return
         if name in self._waiting:
-            yield from self._waiting.take(name)
-        if items:
-            yield items
+            yield from self._release(outcome)
+        snapshot = self.of(outcome)
+        if snapshot.size == 0:  # a new or empty list (or an unreadable export): all are new
+            yield pairs
+            return
+        verdicts = snapshot.compare_many([contact for _, contact in pairs])
+        yield self._to_send(outcome, pairs, verdicts)
 
-    def release_waiting(self) -> Iterator[tuple[str, list[Item]]]:
-        """Hand back every waiting contact, in batches (the caller compares them with ``of``).
+    def release_waiting(self, outcomes: Mapping[str, ListOutcome]) -> Iterator[tuple[str, Sent]]:
+        """Compare every waiting contact (waiting for its snapshot if need be).
+
+        Args:
+            outcomes: Counts per list name.
 
         Yields:
-            ``(list name, contacts)``, in arrival order per list.
+            ``(list name, pairs to send)``, in arrival order per list.
         """
         for name in self._waiting.lists():
-            for batch in self._waiting.take(name):
-                yield name, batch
+            for to_send in self._release(outcomes[name]):
+                yield name, to_send
+
+    def _release(self, outcome: ListOutcome) -> Iterator[Sent]:
+        snapshot = self.of(outcome)
+        for prehashes, payloads in self._waiting.take(outcome.name):
+            if snapshot.size == 0:
+                yield [decode(payload) for payload in payloads]
+                continue
+            lazy = _Decoded(payloads)
+            verdicts = snapshot.compare_prehashed(prehashes, lazy.contact)
+            to_send = []
+            for position, verdict in enumerate(verdicts):
+                if verdict == "unchanged":
+                    outcome.unchanged += 1
+                else:
+                    to_send.append(lazy.pair(position))
+            yield to_send
+
+    @staticmethod
+    def _to_send(outcome: ListOutcome, pairs: Sent, verdicts: list[Comparison]) -> Sent:
+        to_send = []
+        for pair, verdict in zip(pairs, verdicts, strict=True):
+            if verdict == "unchanged":
+                outcome.unchanged += 1
+            else:
+                to_send.append(pair)
+        return to_send
 
     def of(self, outcome: ListOutcome) -> ListSnapshot:
         """The list's snapshot, waiting for its export if it is still being read.

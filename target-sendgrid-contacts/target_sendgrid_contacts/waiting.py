@@ -1,13 +1,17 @@
-"""Contacts that wait for their list's snapshot: in memory up to a bound, then in a private file.
+"""Contacts that wait for their list's snapshot: in memory up to a bound, then in private files.
 
 While a list's export is read in the background the run keeps taking input; the contacts of
-that list wait here and are compared once the snapshot is there. The files hold personal data:
-they live in the run's private folder (0700), are created 0600 and deleted once read back.
+that list wait here, already hashed for the comparison, and are compared once the snapshot is
+there. On disk the hashes go to one file and the contacts to another, so the many unchanged
+contacts are never decoded again. The files hold personal data: they live in the run's private
+folder (0700), are created 0600 and deleted once read back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -15,11 +19,77 @@ from typing import BinaryIO
 import msgspec
 
 from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.snapshot import Prehash
 
 MEMORY_LIMIT = 20_000  # contacts kept in memory across all lists; more go to disk
 READ_BACK_BATCH = 10_000
 
+Waiting = tuple[Prehash, Item, dict]  # hashes, the item, the contact to send
+Payload = tuple[Item, dict] | bytes  # in memory, or still encoded (see :func:`decode`)
+
 _ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
+
+
+def decode(payload: Payload) -> tuple[Item, dict]:
+    """The item and contact of a waiting payload.
+
+    Args:
+        payload: From :meth:`WaitingContacts.take`.
+
+    Returns:
+        ``(item, contact)``.
+    """
+    if isinstance(payload, bytes):
+        fields, contact = _DECODER.decode(payload)
+        return Item(*fields), contact
+    return payload
+
+
+class _Spill:
+    """One list's waiting contacts on disk: hashes in one file, contacts in another."""
+
+    def __init__(self, stem: Path) -> None:
+        self.paths = (stem.with_suffix(".hashes"), stem.with_suffix(".jsonl"))
+        self.files: list[BinaryIO] = [
+            os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+            for path in self.paths
+        ]
+
+    def add(self, entries: list[Waiting]) -> None:
+        hashes = array("q")
+        for prehash, _, _ in entries:
+            hashes.extend(prehash)
+        hashes.tofile(self.files[0])
+        self.files[1].write(
+            b"\n".join(_ENCODER.encode((tuple(item), contact)) for _, item, contact in entries)
+            + b"\n"
+        )
+
+    def read(self) -> Iterator[tuple[list[Prehash], list[Payload]]]:
+        self.close()
+        with self.paths[0].open("rb") as hashes_file, self.paths[1].open("rb") as lines:
+            while True:
+                hashes = array("q")
+                with contextlib.suppress(EOFError):  # a last, shorter batch is still read
+                    hashes.fromfile(hashes_file, 3 * READ_BACK_BATCH)
+                if not hashes:
+                    return
+                count = len(hashes) // 3
+                prehashes = [
+                    (hashes[3 * n], hashes[3 * n + 1], hashes[3 * n + 2]) for n in range(count)
+                ]
+                payloads: list[Payload] = [lines.readline().rstrip(b"\n") for _ in range(count)]
+                yield prehashes, payloads
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def delete(self) -> None:
+        self.close()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
 
 
 class WaitingContacts:
@@ -35,70 +105,59 @@ class WaitingContacts:
         """
         self._workdir = Path(workdir)
         self._memory_limit = MEMORY_LIMIT if memory_limit is None else memory_limit
-        self._in_memory: dict[str, list[Item]] = {}
+        self._in_memory: dict[str, list[Waiting]] = {}
         self._held = 0
-        self._files: dict[str, tuple[Path, BinaryIO]] = {}
+        self._spills: dict[str, _Spill] = {}
+        self._made = 0
         self.counts: dict[str, int] = {}
 
     def __contains__(self, list_name: object) -> bool:
         """Whether contacts of the list wait."""
         return isinstance(list_name, str) and bool(self.counts.get(list_name))
 
-    def add(self, list_name: str, items: list[Item]) -> None:
+    def add(self, list_name: str, entries: list[Waiting]) -> None:
         """Let contacts wait.
 
         Args:
             list_name: Their list.
-            items: The contacts.
+            entries: The contacts, hashed for the comparison.
         """
-        self.counts[list_name] = self.counts.get(list_name, 0) + len(items)
-        if list_name in self._files or self._held + len(items) > self._memory_limit:
-            self._to_disk(list_name, items)
+        self.counts[list_name] = self.counts.get(list_name, 0) + len(entries)
+        if list_name in self._spills or self._held + len(entries) > self._memory_limit:
+            spill = self._spills.get(list_name)
+            if spill is None:
+                self._made += 1
+                spill = _Spill(self._workdir / f"waiting-{self._made}-{os.getpid()}")
+                self._spills[list_name] = spill
+            spill.add(entries)
             return
-        self._in_memory.setdefault(list_name, []).extend(items)
-        self._held += len(items)
+        self._in_memory.setdefault(list_name, []).extend(entries)
+        self._held += len(entries)
 
-    def _to_disk(self, list_name: str, items: list[Item]) -> None:
-        entry = self._files.get(list_name)
-        if entry is None:
-            path = self._workdir / f"waiting-{len(self._files)}-{os.getpid()}.jsonl"
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            entry = (path, os.fdopen(descriptor, "wb"))
-            self._files[list_name] = entry
-        entry[1].write(b"\n".join(_ENCODER.encode(tuple(item)) for item in items) + b"\n")
-
-    def take(self, list_name: str) -> Iterator[list[Item]]:
+    def take(self, list_name: str) -> Iterator[tuple[list[Prehash], list[Payload]]]:
         """Hand the list's contacts back, in arrival order, in batches; forget them.
 
         Args:
             list_name: The list.
 
         Yields:
-            Batches of contacts.
+            Batches: the contacts' hashes, and their payloads (see :func:`decode`).
         """
         self.counts.pop(list_name, None)
-        items = self._in_memory.pop(list_name, [])
-        self._held -= len(items)
-        if items:
-            yield items
-        entry = self._files.pop(list_name, None)
-        if entry is None:
+        entries = self._in_memory.pop(list_name, [])
+        self._held -= len(entries)
+        if entries:
+            yield (
+                [prehash for prehash, _, _ in entries],
+                [(item, contact) for _, item, contact in entries],
+            )
+        spill = self._spills.pop(list_name, None)
+        if spill is None:
             return
-        path, file = entry
-        file.close()
         try:
-            decoder = msgspec.json.Decoder()
-            batch: list[Item] = []
-            with path.open("rb") as spooled:
-                for line in spooled:
-                    batch.append(Item(*decoder.decode(line)))
-                    if len(batch) >= READ_BACK_BATCH:
-                        yield batch
-                        batch = []
-            if batch:
-                yield batch
+            yield from spill.read()
         finally:
-            path.unlink(missing_ok=True)
+            spill.delete()
 
     def lists(self) -> list[str]:
         """The lists with waiting contacts.
@@ -110,10 +169,9 @@ class WaitingContacts:
 
     def close(self) -> None:
         """Drop every waiting contact and delete the files (safe to call twice)."""
-        for path, file in self._files.values():
-            file.close()
-            path.unlink(missing_ok=True)
-        self._files.clear()
+        for spill in self._spills.values():
+            spill.delete()
+        self._spills.clear()
         self._in_memory.clear()
         self.counts.clear()
         self._held = 0

@@ -8,7 +8,7 @@ import stat
 import pytest
 from target_sendgrid_contacts import snapshot_loading, waiting
 from target_sendgrid_contacts.items import Item
-from target_sendgrid_contacts.waiting import WaitingContacts
+from target_sendgrid_contacts.waiting import WaitingContacts, decode
 
 from .sync import TargetRunner, list_emails, list_name, singer_input
 
@@ -87,21 +87,39 @@ def test_an_export_that_fails_after_input_waited_sends_everyone_and_removes_nobo
     assert list_emails(slow, COHORT) == before | after
 
 
-def _item(n: int) -> Item:
-    return Item(f"m{n}@example.com", {"email": f"m{n}@example.com"}, "cohort_members", n, {})
+def _waiting(n: int) -> tuple:
+    item = Item(f"m{n}@example.com", {"email": f"m{n}@example.com"}, "cohort_members", n, {})
+    return (n, -n, 3), item, {"email": item.email}
 
 
-def test_waiting_contacts_come_back_in_order_and_their_file_is_private_and_deleted(tmp_path):
+def _numbers(batches) -> list[tuple[int, int]]:
+    return [
+        (prehash[0], decode(payload)[0].record_number)
+        for prehashes, payloads in batches
+        for prehash, payload in zip(prehashes, payloads, strict=True)
+    ]
+
+
+def test_waiting_contacts_come_back_in_order_and_their_files_are_private_and_deleted(tmp_path):
     store = WaitingContacts(tmp_path, memory_limit=2)
-    store.add("a", [_item(1), _item(2)])
-    store.add("b", [_item(3)])  # past the bound: on disk
-    store.add("a", [_item(4), _item(5)])
+    store.add("a", [_waiting(1), _waiting(2)])
+    store.add("b", [_waiting(3)])  # past the bound: on disk
+    store.add("a", [_waiting(4), _waiting(5)])
     files = sorted(tmp_path.iterdir())
     assert files
     assert all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
 
     assert store.lists() == ["a", "b"]
-    assert [i.record_number for batch in store.take("a") for i in batch] == [1, 2, 4, 5]
-    assert [i.record_number for batch in store.take("b") for i in batch] == [3]
+    assert _numbers(store.take("a")) == [(1, 1), (2, 2), (4, 4), (5, 5)]
+    assert _numbers(store.take("b")) == [(3, 3)]
     assert store.lists() == []
+    assert not list(tmp_path.iterdir())
+
+
+def test_many_waiting_contacts_on_disk_come_back_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(waiting, "READ_BACK_BATCH", 7)
+    store = WaitingContacts(tmp_path, memory_limit=0)
+    store.add("a", [_waiting(n) for n in range(1, 31)])
+    store.add("a", [_waiting(n) for n in range(31, 51)])
+    assert _numbers(store.take("a")) == [(n, n) for n in range(1, 51)]
     assert not list(tmp_path.iterdir())
