@@ -196,10 +196,11 @@ class ListSnapshots:
         snapshot = self._snapshots.get(name)
         if snapshot is not None:
             return snapshot
-        load = self._loads.pop(name)
+        load = self._loads[name]  # kept until it answered: close() stops it on a signal
         try:
             with self._activity.doing(f"reading the export of list {name!r}"):
                 snapshot = load.result()
+            del self._loads[name]
             snapshot.log_absent()
             LOGGER.info("Snapshot of list %s: %d members", outcome.list_id, snapshot.size)
         except ExportError as exc:
@@ -209,6 +210,7 @@ class ListSnapshots:
                 name,
                 exc,
             )
+            del self._loads[name]
             self._unreadable[name] = str(exc)
             snapshot = ListSnapshot.empty(self._workdir)
         self._snapshots[name] = snapshot
