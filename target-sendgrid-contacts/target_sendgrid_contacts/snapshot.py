@@ -3,7 +3,7 @@
 The members live in SQLite in the run's work directory: per member a keyed 8-byte hash of the
 email, the SendGrid contact id, keyed hashes of each field (raw and canonical form) and one
 8-byte digest of the whole row. Memory holds only three sorted arrays of 8-byte integers (email
-key, row digest, row id; ~48 MB at 2,000,000 members) and a seen flag per member: most contacts
+key, row digest, row id; ~40 MB at 2,000,000 members) and a seen flag per member: most contacts
 are decided with one bisect and one hash, the store is read only for those that differ. No
 email address or name is stored anywhere, and the key exists only in the run's memory (a
 builder process gets it through its start-up pipe). Whether anybody is removed is decided in
@@ -40,6 +40,7 @@ _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
 _INSERT_BATCH = 20_000
 _CACHE_KIB = 16 * 1024  # SQLite page cache (and sort memory); the rest stays on disk
 _LOOKUP_BATCH = 500  # emails per SELECT ... IN (...): well under SQLite's variable limit
+_ROWID_TYPE = "i"  # 4 bytes: a list's row ids stay far below 2**31
 _CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
 
 
@@ -247,7 +248,7 @@ class ListSnapshot:
                 "CREATE TABLE members (email_key INTEGER NOT NULL, contact_id TEXT NOT NULL, "
                 "digest BLOB NOT NULL, row_key INTEGER NOT NULL)"
             )
-        self._set_lookup(array("q"), array("q"), array("q"))
+        self._set_lookup(array("q"), array("q"), array(_ROWID_TYPE))
 
     @classmethod
     def attach(cls, path: Path, slots: dict[str, int], key: bytes, size: int) -> ListSnapshot:
@@ -418,7 +419,7 @@ class ListSnapshot:
 
     def _read_lookup(self) -> None:
         """Load the sorted email keys, row keys and row ids into compact arrays."""
-        keys, row_keys, rowids = array("q"), array("q"), array("q")
+        keys, row_keys, rowids = array("q"), array("q"), array(_ROWID_TYPE)
         cursor = self._require().execute(
             "SELECT email_key, row_key, rowid FROM members ORDER BY email_key, row_key"
         )
@@ -446,8 +447,8 @@ class ListSnapshot:
             with path.open("rb") as source:
                 count = int.from_bytes(source.read(8), "little")
                 arrays = []
-                for _ in range(3):
-                    values = array("q")
+                for typecode in ("q", "q", _ROWID_TYPE):
+                    values = array(typecode)
                     values.fromfile(source, count)
                     arrays.append(values)
         finally:
@@ -591,7 +592,7 @@ class ListSnapshot:
     def close(self) -> None:
         """Close the store and delete its file (safe to call twice)."""
         self.detach()
-        self._set_lookup(array("q"), array("q"), array("q"))
+        self._set_lookup(array("q"), array("q"), array(_ROWID_TYPE))
         self.path.unlink(missing_ok=True)
         _lookup_path(self.path).unlink(missing_ok=True)
 

@@ -21,7 +21,7 @@ import msgspec
 from target_sendgrid_contacts.items import Item
 from target_sendgrid_contacts.snapshot import Prehash
 
-MEMORY_LIMIT = 20_000  # contacts kept in memory across all lists; more go to disk
+MEMORY_LIMIT = 5_000  # contacts kept in memory across all lists; more go to disk
 READ_BACK_BATCH = 10_000
 
 Waiting = tuple[Prehash, Item, dict]  # hashes, the item, the contact to send
