@@ -116,18 +116,14 @@ class Sender:
         if not fresh:
             return
         self._fields.ensure_created()
-        snapshot = self._snapshots.of(outcome) if self._compare else None
-        if snapshot is not None and snapshot.size == 0:
-            snapshot = None  # a new or empty list: every contact is new
-        to_send = []
-        for item in fresh:
-            contact = self._fields.with_ids(item.contact)
-            if snapshot is not None and snapshot.compare(contact) == "unchanged":
-                outcome.unchanged += 1
-                continue
-            to_send.append((item, contact))
-        if to_send:
+        to_send = [(item, self._fields.with_ids(item.contact)) for item in fresh]
+        if not self._compare:
             self._pool(outcome, to_send)
+            return
+        # The list's export is read in the background: contacts wait until it is whole.
+        for compared in self._snapshots.compare(outcome, to_send):
+            if compared:
+                self._pool(outcome, compared)
 
     def _pool(self, outcome: ListOutcome, to_send: Sent) -> None:
         """Queue contacts per list and send full requests only.
@@ -155,7 +151,10 @@ class Sender:
         self._pooled = 0
 
     def settle(self) -> None:
-        """Send what is pooled and wait until SendGrid finished every job."""
+        """Compare what waits for a snapshot, send what is pooled, wait for every job."""
+        for list_name, to_send in self._snapshots.release_waiting(self._ledger.outcomes):
+            if to_send:
+                self._pool(self._ledger.outcomes[list_name], to_send)
         self.flush()
         self.writer.settle()
 

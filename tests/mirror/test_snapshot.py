@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from target_sendgrid_contacts import snapshot as mirror
 from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError, ExportFailedError
 from target_sendgrid_contacts.snapshot import ListSnapshot
 
@@ -62,6 +61,23 @@ def test_custom_fields_compare_by_id_against_columns_named_by_name(snapshot):
     assert snapshot.compare(_contact(2, custom_fields={"w2": 7.0})) == "unchanged"
     assert snapshot.compare(_contact(3, custom_fields={"w2": 8})) == "changed"
     assert snapshot.compare(_contact(4, custom_fields={"w2": "7"})) == "unchanged"
+
+
+def test_contacts_sending_every_field_compare_like_the_field_by_field_check(snapshot):
+    def full(n: int, plan: object, score: object, **names) -> dict:
+        return _contact(n, custom_fields={"e1_T": plan, "w2": score}, **names)
+
+    assert snapshot.compare_many(
+        [
+            full(1, "gold", 7),  # one digest decides
+            full(2, "gold", "7"),  # same text, not the number form: checked field by field
+            full(3, "gold", 7.0),
+            full(4, "gold", 8),
+            full(5, "gold", 7, last_name="Other"),
+            full(6, "gold", 7),
+        ]
+    ) == ["unchanged", "unchanged", "unchanged", "changed", "changed", "new"]
+    assert snapshot.count_leavers() == 0
 
 
 def test_a_field_the_export_was_not_read_for_counts_as_changed(snapshot):
@@ -154,8 +170,7 @@ def test_dates_compare_across_spellings(client, mock_export, tmp_path):
     snap.close()
 
 
-def test_marks_flushed_in_batches_still_count(client, mock_export, tmp_path, monkeypatch):
-    monkeypatch.setattr(mirror, "_MARK_BATCH", 7)
+def test_marks_of_many_contacts_all_count(client, mock_export, tmp_path):
     mock_export(gz(export_csv([member(n) for n in range(100)])))
     snap = _load(client, tmp_path)
     for n in range(0, 100, 2):

@@ -9,9 +9,11 @@ import csv
 import io
 import itertools
 import logging
+import os
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
@@ -320,6 +322,91 @@ def fill_from_export(
                 raise
             LOGGER.warning("%s; reading the export again from the start", exc)
             restart()
+
+
+def download_export(client: SendGridClient, list_id: str, status: dict, folder: Path) -> list[Path]:
+    """Save a ready export's files, as served (gzip), into a private folder.
+
+    The files hold members' emails: the caller deletes them once read. Nothing is parsed here,
+    so a file cut off inside its gzip stream is noticed by :func:`read_export_files`.
+
+    Args:
+        client: The SendGrid client.
+        list_id: The exported list (for messages).
+        status: The ready export's status JSON (``id``, ``urls``).
+        folder: A folder only this run can read.
+
+    Returns:
+        One path per export file, in order.
+
+    Raises:
+        ExportDownloadError: A download broke off.
+    """
+    export_id = status.get("id")
+    urls = status.get("urls") or []
+    paths = []
+    for number, url in enumerate(urls, start=1):
+        label = f"contacts export {export_id} of list {list_id}, file {number} of {len(urls)}"
+        path = folder / f"export-{number}.csv.part"
+        response = client.download(url)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as out:
+                for chunk in response.raw.stream(_READ_CHUNK_BYTES, decode_content=False):
+                    out.write(chunk)
+        except _DOWNLOAD_ERRORS as exc:
+            raise ExportDownloadError(
+                f"{label}: download broke off ({type(exc).__name__})"
+            ) from exc
+        finally:
+            response.close()
+        paths.append(path)
+    return paths
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := source.read(_READ_CHUNK_BYTES):
+            yield chunk
+
+
+def read_export_files(paths: list[Path], list_id: str, status: dict) -> Iterator[dict[str, str]]:
+    """Stream the rows of export files saved by :func:`download_export`, file after file.
+
+    Args:
+        paths: The saved files, in order.
+        list_id: The exported list (for messages).
+        status: The ready export's status JSON (``id``, maybe ``contact_count``).
+
+    Yields:
+        Member rows keyed by upper-cased CSV header (see :func:`parse_export_csv`).
+
+    Raises:
+        ExportDownloadError: A file was truncated or corrupt, or the rows read differ from the
+            ``contact_count`` SendGrid announced.
+    """
+    export_id = status.get("id")
+    rows = 0
+    for number, path in enumerate(paths, start=1):
+        label = f"contacts export {export_id} of list {list_id}, file {number} of {len(paths)}"
+        try:
+            for row in parse_export_csv(_file_chunks(path)):
+                rows += 1
+                yield row
+        except ExportError as exc:
+            raise ExportDownloadError(f"{label}: {exc}") from exc
+        except _DOWNLOAD_ERRORS as exc:
+            raise ExportDownloadError(f"{label}: unreadable ({type(exc).__name__})") from exc
+    _check_count(status, list_id, rows)
+
+
+def _check_count(status: dict, list_id: str, rows: int) -> None:
+    announced = status.get("contact_count")
+    if isinstance(announced, int) and announced != rows:
+        raise ExportDownloadError(
+            f"contacts export {status.get('id')} of list {list_id} announced {announced} "
+            f"contacts but its files hold {rows}."
+        )
 
 
 def read_export(client: SendGridClient, list_id: str, status: dict) -> Iterator[dict[str, str]]:

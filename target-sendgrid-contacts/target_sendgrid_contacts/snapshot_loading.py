@@ -1,0 +1,258 @@
+"""A list's snapshot read in the background while the run keeps taking input.
+
+A thread starts the export, polls it and saves its files in the run's private folder; a big
+export is then parsed, hashed and stored by a builder process (the machine's other core), a
+small one in the thread. The hash key goes to the builder through its start-up pipe only.
+Whatever goes wrong ends as an error that :meth:`SnapshotLoad.result` raises: the caller never
+sees part of a list.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import requests
+
+from target_sendgrid_contacts.sendgrid.exports import (
+    DOWNLOAD_ATTEMPTS,
+    ExportDownloadError,
+    ExportError,
+    download_export,
+    read_export_files,
+    start_export,
+    wait_for_export,
+)
+from target_sendgrid_contacts.snapshot import ContactHashes, ListSnapshot, snapshot_path
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from target_sendgrid_contacts.sendgrid.client import SendGridClient
+
+LOGGER = logging.getLogger("target_sendgrid_contacts.snapshot")
+
+BUILDER_MIN_CONTACTS = 50_000  # below this a process start-up costs more than it saves
+
+
+class LoadCancelledError(ExportError):
+    """The run stopped before the snapshot was read."""
+
+
+class SnapshotLoad:
+    """One list's export, read in the background; :meth:`result` waits for it."""
+
+    def __init__(
+        self,
+        client: SendGridClient,
+        list_id: str,
+        *,
+        custom_field_names: dict[str, str],
+        workdir: Path,
+        poll_interval: float,
+        timeout: float,
+    ) -> None:
+        """Start reading the export now.
+
+        Args:
+            client: The SendGrid client (the thread uses a twin with its own session).
+            list_id: The list to read.
+            custom_field_names: Custom field id to name, for every mapped custom field.
+            workdir: The run's private folder.
+            poll_interval: First wait between export polls.
+            timeout: Bound on the wait for the export.
+        """
+        self._client = client.with_session(requests.Session())
+        self._list_id = list_id
+        self._slots, self._columns = ListSnapshot.layout(custom_field_names)
+        self._key = os.urandom(16)
+        # For the main thread: contacts that wait are hashed already, the snapshot uses the key.
+        self.hashes = ContactHashes(self._key, self._slots)
+        self._workdir = Path(workdir)
+        self._poll_interval = poll_interval
+        self._timeout = timeout
+        self._snapshot: ListSnapshot | None = None
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._builder: multiprocessing.process.BaseProcess | None = None
+        self._thread = threading.Thread(target=self._run, name=f"snapshot-{list_id}", daemon=True)
+        self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the snapshot (or its error) is there; :meth:`result` would not wait."""
+        return not self._thread.is_alive()
+
+    def result(self) -> ListSnapshot:
+        """Wait for the snapshot.
+
+        Returns:
+            The whole snapshot (the caller closes it).
+
+        Raises:
+            ExportError: The export could not be read whole.
+            SendGridError: SendGrid refused a request.
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._snapshot is not None  # the thread sets one of the two
+        snapshot, self._snapshot = self._snapshot, None
+        return snapshot
+
+    def cancel(self) -> None:
+        """Stop the builder process and drop whatever was read (safe to call twice)."""
+        self._cancelled.set()
+        builder = self._builder
+        if builder is not None and builder.is_alive():
+            builder.terminate()
+        self._thread.join(timeout=5)
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
+
+    def _run(self) -> None:
+        try:
+            self._snapshot = self._read()
+        except BaseException as exc:  # noqa: BLE001  (handed to the main thread by result())
+            self._error = exc
+
+    def _read(self) -> ListSnapshot:
+        export_id = start_export(self._client, self._list_id)
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            # Polled again on a retry: the answer carries freshly signed file URLs.
+            status = wait_for_export(
+                self._client, export_id, poll_interval=self._poll_interval, timeout=self._timeout
+            )
+            folder = self._workdir / f"export-{uuid.uuid4().hex[:12]}"
+            folder.mkdir(mode=0o700)
+            try:
+                paths = download_export(self._client, self._list_id, status, folder)
+                self._check_cancelled()
+                return self._build(paths, status)
+            except ExportDownloadError as exc:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+                LOGGER.warning("%s; reading the export again from the start", exc)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)  # the files hold emails
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise LoadCancelledError("the run stopped before the export was read")
+
+    def _build(self, paths: list[Path], status: dict) -> ListSnapshot:
+        path = snapshot_path(self._workdir, self._list_id)
+        key = self._key
+        announced = status.get("contact_count")
+        if isinstance(announced, int) and announced < BUILDER_MIN_CONTACTS:
+            snapshot = ListSnapshot(path, self._slots, key=key)
+            try:
+                snapshot.fill(read_export_files(paths, self._list_id, status), self._columns)
+            except BaseException:
+                snapshot.close()
+                raise
+        else:
+            size, absent = self._build_in_process(paths, status, path, key)
+            snapshot = ListSnapshot.attach(path, self._slots, key, size)
+            snapshot.absent.update(absent)
+        if self._cancelled.is_set():
+            snapshot.close()
+            self._check_cancelled()
+        return snapshot
+
+    def _build_in_process(
+        self, paths: list[Path], status: dict, path: Path, key: bytes
+    ) -> tuple[int, list[str]]:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        receiver, sender = context.Pipe(duplex=False)
+        builder = context.Process(
+            target=build_snapshot,
+            kwargs={
+                "paths": paths,
+                "list_id": self._list_id,
+                "status": status,
+                "slots": self._slots,
+                "columns": self._columns,
+                "path": path,
+                "key": key,
+                "answer": sender,
+            },
+            name=f"snapshot-builder-{self._list_id}",
+            daemon=True,
+        )
+        self._builder = builder
+        try:
+            builder.start()
+            sender.close()
+            try:
+                answer = receiver.recv()
+            except EOFError:
+                answer = ("error", f"the snapshot builder process ended (exit {builder.exitcode})")
+            builder.join()
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            receiver.close()
+            self._builder = None
+        kind = answer[0]
+        if kind == "ok":
+            return answer[1], answer[2]
+        path.unlink(missing_ok=True)
+        if kind == "download":
+            raise ExportDownloadError(answer[1])
+        self._check_cancelled()
+        raise ExportError(f"list {self._list_id}: the snapshot could not be built ({answer[1]})")
+
+
+def build_snapshot(
+    *,
+    paths: list[Path],
+    list_id: str,
+    status: dict,
+    slots: dict[str, int],
+    columns: list[str],
+    path: Path,
+    key: bytes,
+    answer: Connection,
+) -> None:
+    """Builder process: parse, hash and store saved export files; answer through ``answer``.
+
+    Sends ``("ok", size, absent columns)``, ``("download", message)`` for a truncated or
+    corrupt file (the parent reads the export again) or ``("error", message)``. Messages carry
+    no email: they come from :func:`read_export_files`.
+
+    Args:
+        paths: The saved export files.
+        list_id: The exported list.
+        status: The ready export's status JSON.
+        slots: Field key to slot number.
+        columns: Export column of each slot.
+        path: SQLite file to fill (kept for the parent).
+        key: The run's hash key.
+        answer: Write end of the pipe to the parent.
+    """
+    try:
+        snapshot = ListSnapshot(path, slots, key=key)
+        try:
+            snapshot.fill(read_export_files(paths, list_id, status), columns)
+        except BaseException:
+            snapshot.close()
+            raise
+        snapshot.dump_lookup()
+        snapshot.detach()
+        answer.send(("ok", snapshot.size, sorted(snapshot.absent)))
+    except ExportDownloadError as exc:
+        answer.send(("download", str(exc)))
+    except Exception as exc:  # noqa: BLE001  (the parent turns it into "no snapshot")
+        answer.send(("error", type(exc).__name__))
+    finally:
+        answer.close()

@@ -1,0 +1,177 @@
+"""Contacts that wait for their list's snapshot: in memory up to a bound, then in private files.
+
+While a list's export is read in the background the run keeps taking input; the contacts of
+that list wait here, already hashed for the comparison, and are compared once the snapshot is
+there. On disk the hashes go to one file and the contacts to another, so the many unchanged
+contacts are never decoded again. The files hold personal data: they live in the run's private
+folder (0700), are created 0600 and deleted once read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.snapshot import Prehash
+
+MEMORY_LIMIT = 5_000  # contacts kept in memory across all lists; more go to disk
+READ_BACK_BATCH = 10_000
+
+Waiting = tuple[Prehash, Item, dict]  # hashes, the item, the contact to send
+Payload = tuple[Item, dict] | bytes  # in memory, or still encoded (see :func:`decode`)
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
+
+
+def decode(payload: Payload) -> tuple[Item, dict]:
+    """The item and contact of a waiting payload.
+
+    Args:
+        payload: From :meth:`WaitingContacts.take`.
+
+    Returns:
+        ``(item, contact)``.
+    """
+    if isinstance(payload, bytes):
+        fields, contact = _DECODER.decode(payload)
+        return Item(*fields), contact
+    return payload
+
+
+class _Spill:
+    """One list's waiting contacts on disk: hashes in one file, contacts in another."""
+
+    def __init__(self, stem: Path) -> None:
+        self.paths = (stem.with_suffix(".hashes"), stem.with_suffix(".jsonl"))
+        self.files: list[BinaryIO] = [
+            os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+            for path in self.paths
+        ]
+
+    def add(self, entries: list[Waiting]) -> None:
+        hashes = array("q")
+        for prehash, _, _ in entries:
+            hashes.extend(prehash)
+        hashes.tofile(self.files[0])
+        self.files[1].write(
+            b"\n".join(_ENCODER.encode((tuple(item), contact)) for _, item, contact in entries)
+            + b"\n"
+        )
+
+    def read(self) -> Iterator[tuple[list[Prehash], list[Payload]]]:
+        self.close()
+        with self.paths[0].open("rb") as hashes_file, self.paths[1].open("rb") as lines:
+            while True:
+                hashes = array("q")
+                with contextlib.suppress(EOFError):  # a last, shorter batch is still read
+                    hashes.fromfile(hashes_file, 3 * READ_BACK_BATCH)
+                if not hashes:
+                    return
+                count = len(hashes) // 3
+                prehashes = [
+                    (hashes[3 * n], hashes[3 * n + 1], hashes[3 * n + 2]) for n in range(count)
+                ]
+                payloads: list[Payload] = [lines.readline().rstrip(b"\n") for _ in range(count)]
+                yield prehashes, payloads
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def delete(self) -> None:
+        self.close()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+class WaitingContacts:
+    """Per list, the contacts read before the list's snapshot was ready, in arrival order."""
+
+    def __init__(self, workdir: Path, *, memory_limit: int | None = None) -> None:
+        """Prepare (no file is created until the memory bound is reached).
+
+        Args:
+            workdir: The run's private folder.
+            memory_limit: Contacts kept in memory before they go to disk (default
+                ``MEMORY_LIMIT``).
+        """
+        self._workdir = Path(workdir)
+        self._memory_limit = MEMORY_LIMIT if memory_limit is None else memory_limit
+        self._in_memory: dict[str, list[Waiting]] = {}
+        self._held = 0
+        self._spills: dict[str, _Spill] = {}
+        self._made = 0
+        self.counts: dict[str, int] = {}
+
+    def __contains__(self, list_name: object) -> bool:
+        """Whether contacts of the list wait."""
+        return isinstance(list_name, str) and bool(self.counts.get(list_name))
+
+    def add(self, list_name: str, entries: list[Waiting]) -> None:
+        """Let contacts wait.
+
+        Args:
+            list_name: Their list.
+            entries: The contacts, hashed for the comparison.
+        """
+        self.counts[list_name] = self.counts.get(list_name, 0) + len(entries)
+        if list_name in self._spills or self._held + len(entries) > self._memory_limit:
+            spill = self._spills.get(list_name)
+            if spill is None:
+                self._made += 1
+                spill = _Spill(self._workdir / f"waiting-{self._made}-{os.getpid()}")
+                self._spills[list_name] = spill
+            spill.add(entries)
+            return
+        self._in_memory.setdefault(list_name, []).extend(entries)
+        self._held += len(entries)
+
+    def take(self, list_name: str) -> Iterator[tuple[list[Prehash], list[Payload]]]:
+        """Hand the list's contacts back, in arrival order, in batches; forget them.
+
+        Args:
+            list_name: The list.
+
+        Yields:
+            Batches: the contacts' hashes, and their payloads (see :func:`decode`).
+        """
+        self.counts.pop(list_name, None)
+        entries = self._in_memory.pop(list_name, [])
+        self._held -= len(entries)
+        if entries:
+            yield (
+                [prehash for prehash, _, _ in entries],
+                [(item, contact) for _, item, contact in entries],
+            )
+        spill = self._spills.pop(list_name, None)
+        if spill is None:
+            return
+        try:
+            yield from spill.read()
+        finally:
+            spill.delete()
+
+    def lists(self) -> list[str]:
+        """The lists with waiting contacts.
+
+        Returns:
+            List names, in the order their first contact waited.
+        """
+        return [name for name, count in self.counts.items() if count]
+
+    def close(self) -> None:
+        """Drop every waiting contact and delete the files (safe to call twice)."""
+        for spill in self._spills.values():
+            spill.delete()
+        self._spills.clear()
+        self._in_memory.clear()
+        self.counts.clear()
+        self._held = 0
