@@ -13,6 +13,31 @@ from target_sendgrid_contacts.sendgrid.client import IMPORT_JOB_PATH, SendGridCl
 from target_sendgrid_contacts.sendgrid.errors import JobTimeoutError
 
 _POLL_CAP_SECONDS = 30.0  # a one-contact job can stay pending for half a minute
+# Near the latency learned from finished jobs, polls come this share of it apart (not half the
+# age, as the growing interval would): the last job of a settle is seen soon after it ends.
+LEARNED_STEP = 0.1
+
+
+def next_wait(age: float, wait: float, *, floor: float, learned: float) -> float:
+    """Seconds until the next poll of a job still pending ``age`` seconds after hand-over.
+
+    Jobs sent one after another take about as long as each other, so once one has finished,
+    its latency (``learned``: the age at which it was last seen pending) tells when the others
+    will: from there up to twice it, polls come ``LEARNED_STEP`` of it apart instead of the
+    growing interval. Before it, and for a job that outlives twice it, the interval grows.
+
+    Args:
+        age: Seconds since the job was handed over.
+        wait: The growing interval's next wait.
+        floor: The first poll interval (never poll faster).
+        learned: Age at which a finished job was last seen pending (0: nothing learned).
+
+    Returns:
+        The wait.
+    """
+    if learned > 0 and age < 2 * learned and age + wait > learned:
+        return max(floor, min(wait, learned * LEARNED_STEP))
+    return wait
 
 
 class FinishedJob(NamedTuple):
@@ -38,10 +63,15 @@ class _Pending:
     next_poll: float
     wait: float
     deadline: float
+    handed_over: float
+    last_pending_age: float = 0.0
 
 
 class JobFollower:
     """Follows import jobs on a thread of its own, each polled with a growing interval.
+
+    Once a job has finished, polls of the others come closer together around its latency
+    (:func:`next_wait`), so a wait for the last job ends soon after SendGrid finished it.
 
     Only polling happens on that thread; what a finished job means (counts, rejects) is
     worked out by the caller's thread from :meth:`take_finished` / :meth:`wait_finished`.
@@ -75,6 +105,7 @@ class JobFollower:
         self._finished: deque[FinishedJob] = deque()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._learned = 0.0  # age at which a finished job was last seen pending (the largest)
 
     @property
     def outstanding(self) -> int:
@@ -97,6 +128,7 @@ class JobFollower:
                 now + self._poll_interval,
                 self._poll_interval * 1.5,
                 now + self._timeout,
+                now,
             )
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -187,6 +219,8 @@ class JobFollower:
             self._finish(pending, None, exc)
             return
         if job.get("status") != "pending":
+            with self._cond:
+                self._learned = max(self._learned, pending.last_pending_age)
             self._finish(pending, job, None)
             return
         now = self._monotonic()
@@ -202,7 +236,10 @@ class JobFollower:
             )
             return
         with self._cond:
-            pending.next_poll = now + min(pending.wait, remaining)
+            age = now - pending.handed_over
+            pending.last_pending_age = age
+            wait = next_wait(age, pending.wait, floor=self._poll_interval, learned=self._learned)
+            pending.next_poll = now + min(wait, remaining)
             pending.wait = min(pending.wait * 1.5, _POLL_CAP_SECONDS)
 
     def _finish(self, pending: _Pending, job: dict | None, error: BaseException | None) -> None:
