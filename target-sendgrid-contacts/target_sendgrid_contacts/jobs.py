@@ -219,8 +219,7 @@ class JobFollower:
             self._finish(pending, None, exc)
             return
         if job.get("status") != "pending":
-            with self._cond:
-                self._learned = max(self._learned, pending.last_pending_age)
+            self._learn(pending.last_pending_age)
             self._finish(pending, job, None)
             return
         now = self._monotonic()
@@ -241,6 +240,19 @@ class JobFollower:
             wait = next_wait(age, pending.wait, floor=self._poll_interval, learned=self._learned)
             pending.next_poll = now + min(wait, remaining)
             pending.wait = min(pending.wait * 1.5, _POLL_CAP_SECONDS)
+
+    def _learn(self, latency: float) -> None:
+        """Note a finished job's latency; bring forward polls the growing interval set too far."""
+        with self._cond:
+            if latency <= self._learned:
+                return
+            self._learned = latency
+            step = max(self._poll_interval, latency * LEARNED_STEP)
+            for other in self._pending.values():
+                polled = other.handed_over + other.last_pending_age
+                beyond = other.next_poll - other.handed_over > latency
+                if beyond and 0 < other.last_pending_age < 2 * latency:
+                    other.next_poll = min(other.next_poll, polled + step)
 
     def _finish(self, pending: _Pending, job: dict | None, error: BaseException | None) -> None:
         with self._cond:

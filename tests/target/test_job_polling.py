@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from target_sendgrid_contacts.jobs import LEARNED_STEP, next_wait
+import threading
+
+from target_sendgrid_contacts.jobs import LEARNED_STEP, JobFollower, next_wait
 
 FLOOR = 0.2  # the sandbox environment's job_poll_interval_seconds
 
@@ -41,3 +43,67 @@ def test_a_job_slower_than_twice_the_learned_latency_goes_back_to_growing_waits(
     assert next_wait(1.0, 1.5, floor=FLOOR, learned=learned) == 1.5
     # Never faster than the configured first interval.
     assert next_wait(0.3, 0.45, floor=FLOOR, learned=0.5) == FLOOR
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Jobs:
+    """Answers job polls: a job is pending until its due time on the clock."""
+
+    def __init__(self, clock: _Clock, due: dict[str, float]) -> None:
+        self.clock = clock
+        self.due = due
+
+    def request(self, method: str, path: str) -> _Jobs._Answer:
+        job_id = path.rsplit("/", 1)[-1]
+        done = self.clock.now >= self.due[job_id]
+        return self._Answer({"status": "completed" if done else "pending"})
+
+    class _Answer:
+        def __init__(self, body: dict) -> None:
+            self.body = body
+
+        def json(self) -> dict:
+            return self.body
+
+
+def _follow(due: dict[str, float], sent: dict[str, float]) -> dict[str, float]:
+    """Drive a JobFollower's polls on a fake clock; return when each job was seen finished."""
+    clock = _Clock()
+    follower = JobFollower(
+        _Jobs(clock, due),  # type: ignore[arg-type]
+        poll_interval=FLOOR,
+        timeout=600,
+        monotonic=clock,
+    )
+    follower._thread = threading.current_thread()  # poll here, on the fake clock: no thread
+    to_send = sorted(sent.items(), key=lambda kv: kv[1])
+    seen: dict[str, float] = {}
+    while to_send or follower._pending:
+        soonest = min(follower._pending.values(), key=lambda p: p.next_poll, default=None)
+        if to_send and (soonest is None or to_send[0][1] <= soonest.next_poll):
+            job_id, clock.now = to_send.pop(0)
+            follower.add(job_id, None)
+            continue
+        assert soonest is not None
+        clock.now = max(clock.now, soonest.next_poll)
+        follower._poll(soonest)
+        seen.update({done.job_id: clock.now for done in follower.take_finished()})
+    return seen
+
+
+def test_a_job_already_scheduled_far_ahead_is_polled_again_once_another_finished() -> None:
+    # Ten bodies sent half a second apart, each job pending 30 s (a real SendGrid's worst).
+    sent = {f"job{n}": n * 0.5 for n in range(10)}
+    due = {job_id: at + 30.0 for job_id, at in sent.items()}
+    seen = _follow(due, sent)
+    late = {job_id: seen[job_id] - due[job_id] for job_id in sent}
+    assert late["job0"] > 4  # nothing learned yet: the growing interval overshoots
+    # The last job of a settle is the one the run waits for: it is seen soon after its end.
+    assert late["job9"] <= LEARNED_STEP * 30 + FLOOR
