@@ -22,13 +22,10 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError, fill_from_export
+from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError
 from target_sendgrid_contacts.value_forms import sent_forms, stored_forms
-
-if TYPE_CHECKING:
-    from target_sendgrid_contacts.sendgrid.client import SendGridClient
 
 LOGGER = logging.getLogger("target_sendgrid_contacts.snapshot")
 
@@ -286,57 +283,6 @@ class ListSnapshot:
         return slots, columns
 
     @classmethod
-    def load(
-        cls,
-        client: SendGridClient,
-        list_id: str,
-        *,
-        custom_field_names: dict[str, str],
-        workdir: Path,
-        poll_interval: float,
-        timeout: float,
-    ) -> ListSnapshot:
-        """Export a list and store its members, whole or not at all.
-
-        A file that arrives truncated or corrupt is read once more from the start; rows from a
-        broken reading never stay in the snapshot.
-
-        Args:
-            client: The SendGrid client.
-            list_id: The list to read.
-            custom_field_names: Custom field id to field name, for every custom field the target
-                maps (the export names columns by field name, contacts key them by id).
-            workdir: Directory for the SQLite file (a temporary directory of the run).
-            poll_interval: First wait between export status polls.
-            timeout: Bound on the wait for the export.
-
-        Returns:
-            The snapshot.
-
-        Raises:
-            ExportError: The export failed or timed out, or a file was truncated or corrupt
-                in both readings.
-            SendGridError: SendGrid refused a request.
-        """
-        slots, columns = cls.layout(custom_field_names)
-        snapshot = cls(snapshot_path(workdir, list_id), slots)
-        try:
-            fill_from_export(
-                client,
-                list_id,
-                lambda rows: snapshot.fill(rows, columns),
-                restart=snapshot._clear,
-                poll_interval=poll_interval,
-                timeout=timeout,
-            )
-        except BaseException:
-            snapshot.close()
-            raise
-        snapshot.log_absent()
-        LOGGER.info("Snapshot of list %s: %d members", list_id, snapshot.size)
-        return snapshot
-
-    @classmethod
     def empty(cls, workdir: Path) -> ListSnapshot:
         """Return a snapshot of a list with no members (just created, or absent in a dry run).
 
@@ -401,13 +347,6 @@ class ListSnapshot:
             self.size += len(batch)
         self.hashes.clear()
         self._index()
-
-    def _clear(self) -> None:
-        conn = self._require()
-        conn.execute("DELETE FROM members")
-        conn.commit()
-        self.size = 0
-        self.absent.clear()
 
     def _index(self) -> None:
         conn = self._require()

@@ -45,6 +45,42 @@ class LoadCancelledError(ExportError):
     """The run stopped before the snapshot was read."""
 
 
+def load_snapshot(
+    client: SendGridClient,
+    list_id: str,
+    *,
+    custom_field_names: dict[str, str],
+    workdir: Path,
+    poll_interval: float,
+    timeout: float,
+) -> ListSnapshot:
+    """Read a list's export into a snapshot and wait for it (what a run does, in the foreground).
+
+    Args:
+        client: The SendGrid client.
+        list_id: The list to read.
+        custom_field_names: Custom field id to name, for every mapped custom field.
+        workdir: A private folder.
+        poll_interval: First wait between export polls.
+        timeout: Bound on the wait for the export.
+
+    Returns:
+        The whole snapshot (the caller closes it).
+
+    Raises:
+        ExportError: The export could not be read whole.
+        SendGridError: SendGrid refused a request.
+    """
+    return SnapshotLoad(
+        client,
+        list_id,
+        custom_field_names=custom_field_names,
+        workdir=workdir,
+        poll_interval=poll_interval,
+        timeout=timeout,
+    ).result()
+
+
 class SnapshotLoad:
     """One list's export, read in the background; :meth:`result` waits for it."""
 

@@ -13,6 +13,7 @@ from target_sendgrid_contacts.sendgrid.exports import (
 )
 from target_sendgrid_contacts.sendgrid.removals import remove_from_list
 from target_sendgrid_contacts.snapshot import ListSnapshot
+from target_sendgrid_contacts.snapshot_loading import load_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def _emails(sb, list_id) -> set[str]:
 
 
 def _load(sb, list_id, tmp_path, timeout=5.0) -> ListSnapshot:
-    return ListSnapshot.load(
+    return load_snapshot(
         _client(sb),
         list_id,
         custom_field_names={_plan(sb): "plan"},

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
+from pathlib import Path
 
 import pytest
 from target_sendgrid_contacts.sendgrid.exports import (
     ExportDownloadError,
     ExportFailedError,
     ExportTimeoutError,
-    export_list,
+    download_export,
     parse_export_csv,
+    read_export_files,
+    start_export,
+    wait_for_export,
 )
 
 from .helpers import BASE, FILES, KEY, LIST_ID, export_csv, gz, member
 
 
-def _rows(client, **kw):
-    return list(export_list(client, LIST_ID, poll_interval=0.001, timeout=kw.pop("timeout", 5)))
+def _rows(client, timeout: float = 5):
+    """Export, download and read the list as a run's snapshot load does."""
+    export_id = start_export(client, LIST_ID)
+    status = wait_for_export(client, export_id, poll_interval=0.001, timeout=timeout)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = download_export(client, LIST_ID, status, Path(folder))
+        return list(read_export_files(paths, LIST_ID, status))
 
 
 def test_export_streams_every_file_and_never_sends_the_key(client, mock_export, requests_mock):

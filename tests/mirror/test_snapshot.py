@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError, ExportFailedError
 from target_sendgrid_contacts.snapshot import ListSnapshot
+from target_sendgrid_contacts.snapshot_loading import load_snapshot
 
 from .helpers import BASE, FILES, LIST_ID, export_csv, gz, member
 
@@ -14,7 +15,7 @@ FIELDS = {"e1_T": "plan", "w2": "Score"}  # custom field id -> name
 
 
 def _load(client, tmp_path, fields=FIELDS) -> ListSnapshot:
-    return ListSnapshot.load(
+    return load_snapshot(
         client, LIST_ID, custom_field_names=fields, workdir=tmp_path, poll_interval=0.001, timeout=5
     )
 

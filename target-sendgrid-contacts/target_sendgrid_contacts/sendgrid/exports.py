@@ -1,4 +1,4 @@
-"""Whole-list reads: contacts exports, polled until their files are ready, then streamed.
+"""Whole-list reads: contacts exports, polled until ready, saved to private files, then parsed.
 
 Removal jobs live in ``removals.py``; both use :func:`poll_until`. Nothing here imports singer_sdk.
 """
@@ -247,83 +247,6 @@ def parse_export_csv(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
         yield dict(zip(names, row, strict=True))
 
 
-def _download_rows(client: SendGridClient, url: str, label: str) -> Iterator[dict[str, str]]:
-    response = client.download(url)
-    try:
-        # Raw bytes, not requests' decoding: only our own gunzip notices a stream cut short.
-        chunks = response.raw.stream(_READ_CHUNK_BYTES, decode_content=False)
-        yield from parse_export_csv(chunks)
-    except ExportError as exc:
-        raise ExportDownloadError(f"{label}: {exc}") from exc
-    except _DOWNLOAD_ERRORS as exc:
-        raise ExportDownloadError(f"{label}: download broke off ({type(exc).__name__})") from exc
-    finally:
-        response.close()
-
-
-def export_list(
-    client: SendGridClient, list_id: str, *, poll_interval: float, timeout: float
-) -> Iterator[dict[str, str]]:
-    """Export a list's members and stream them, row by row, from every export file.
-
-    The caller must treat an exception at any point as "no snapshot": rows already yielded are
-    only part of the list.
-
-    Args:
-        client: The SendGrid client.
-        list_id: The list to read.
-        poll_interval: First wait between export status polls.
-        timeout: Bound on the wait for the export to be ready.
-
-    Yields:
-        Member rows keyed by upper-cased CSV header (see :func:`parse_export_csv`).
-
-    Raises:
-        ExportError: The export failed, timed out, or a file was truncated or corrupt, or the
-            rows read differ from the ``contact_count`` SendGrid announced.
-    """
-    export_id = start_export(client, list_id)
-    status = wait_for_export(client, export_id, poll_interval=poll_interval, timeout=timeout)
-    yield from read_export(client, list_id, status)
-
-
-def fill_from_export(
-    client: SendGridClient,
-    list_id: str,
-    fill: Callable[[Iterator[dict[str, str]]], None],
-    *,
-    restart: Callable[[], None],
-    poll_interval: float,
-    timeout: float,
-) -> None:
-    """Export a list and hand its rows to ``fill``; a broken file is read once more from the start.
-
-    Args:
-        client: The SendGrid client.
-        list_id: The list to read.
-        fill: Consumes every row of one reading (raises what the rows raise).
-        restart: Called before a second reading: drop what the broken one stored.
-        poll_interval: First wait between export status polls.
-        timeout: Bound on the wait for the export to be ready.
-
-    Raises:
-        ExportError: The export failed or timed out, or a file was truncated or corrupt in
-            every reading.
-    """
-    export_id = start_export(client, list_id)
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        # Polled again on a retry: the answer carries freshly signed file URLs.
-        status = wait_for_export(client, export_id, poll_interval=poll_interval, timeout=timeout)
-        try:
-            fill(read_export(client, list_id, status))
-            return
-        except ExportDownloadError as exc:
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise
-            LOGGER.warning("%s; reading the export again from the start", exc)
-            restart()
-
-
 def download_export(client: SendGridClient, list_id: str, status: dict, folder: Path) -> list[Path]:
     """Save a ready export's files, as served (gzip), into a private folder.
 
@@ -407,35 +330,3 @@ def _check_count(status: dict, list_id: str, rows: int) -> None:
             f"contacts export {status.get('id')} of list {list_id} announced {announced} "
             f"contacts but its files hold {rows}."
         )
-
-
-def read_export(client: SendGridClient, list_id: str, status: dict) -> Iterator[dict[str, str]]:
-    """Stream the rows of a ready export, file after file.
-
-    Args:
-        client: The SendGrid client.
-        list_id: The exported list (for messages).
-        status: The ready export's status JSON (``id``, ``urls``, maybe ``contact_count``).
-
-    Yields:
-        Member rows keyed by upper-cased CSV header (see :func:`parse_export_csv`).
-
-    Raises:
-        ExportDownloadError: A file was truncated or corrupt, or the rows read differ from the
-            ``contact_count`` SendGrid announced.
-    """
-    export_id = status.get("id")
-    urls = status.get("urls") or []
-    rows = 0
-    for number, url in enumerate(urls, start=1):
-        label = f"contacts export {export_id} of list {list_id}, file {number} of {len(urls)}"
-        for row in _download_rows(client, url, label):
-            rows += 1
-            yield row
-    announced = status.get("contact_count")
-    if isinstance(announced, int) and announced != rows:
-        raise ExportDownloadError(
-            f"contacts export {export_id} of list {list_id} announced {announced} contacts "
-            f"but its files hold {rows}."
-        )
-    LOGGER.info("Read %d members of list %s from export %s", rows, list_id, export_id)
