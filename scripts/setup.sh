@@ -27,5 +27,12 @@ if ! .venv/bin/meltano install >.venv/meltano-install.log 2>&1; then
   echo "meltano install failed (log above)." >&2
   exit 1
 fi
+# Bytecode is compiled once, here. Where PYTHONDONTWRITEBYTECODE is set (many container images,
+# this project's CI) Python never caches it, and every start of Meltano, a tap or a target would
+# compile each module it imports again: ~1.5 s for Meltano, ~0.7 s a plugin, on every run.
+# A file that does not compile (some packages ship such test data) is only left to Python.
+.venv/bin/python -m compileall -q -j 0 .venv/lib .meltano/*/*/venv/lib \
+  tap-amplitude-cohort/tap_amplitude_cohort target-sendgrid-contacts/target_sendgrid_contacts sandbox \
+  >/dev/null 2>&1 || true
 echo "$stamp" > .venv/.setup-stamp
 echo "Set-up done."
