@@ -272,6 +272,16 @@ class CohortMembersStream(Stream):
                 f"Cohorts in this project: {describe_cohorts(self._directory.cohorts)}"
             )
             raise ConfigValidationError(msg, errors=[msg])
+        # A stray id (a typo, or a cohort since taken out of cohort_ids) would otherwise
+        # leave the user waiting for a download that never comes.
+        configured = set(self._settings.cohort_ids)
+        stray = sorted(c for c in self._settings.redownload_cohort_ids if c not in configured)
+        if stray:
+            self.logger.warning(
+                "redownload_cohort_ids names cohort(s) not in cohort_ids: %s; they are not "
+                "downloaded (add them to cohort_ids, or take them out of redownload_cohort_ids)",
+                ", ".join(stray),
+            )
         self._ids_checked = True
 
     def _reason_not_to_download(

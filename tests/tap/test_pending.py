@@ -73,3 +73,18 @@ def test_held_is_left_for_the_target_and_redownload_cohort_ids_forces_one(sandbo
         run_tap(tap_config(sandbox, redownload_cohort_ids=["trlrsk2"]), state=held)
     assert _downloaded(sandbox, done) == ["trlrsk2"]
     assert any("redownload_cohort_ids" in r.getMessage() for r in caplog.records)
+
+
+def test_redownload_cohort_ids_outside_cohort_ids_are_named_not_ignored(sandbox, caplog):
+    first = run_tap(tap_config(sandbox))
+    done = len(export_requests(sandbox))
+    with caplog.at_level(logging.WARNING):
+        run_tap(
+            tap_config(sandbox, redownload_cohort_ids=["trlrsk2", "nosuch9", "pwrusr1x"]),
+            state=first.final_state,
+        )
+    assert _downloaded(sandbox, done) == ["trlrsk2"]
+    warned = [r.getMessage() for r in caplog.records if "not in cohort_ids" in r.getMessage()]
+    assert len(warned) == 1
+    assert "nosuch9, pwrusr1x" in warned[0]
+    assert "trlrsk2" not in warned[0]
