@@ -1,13 +1,12 @@
 """The list snapshot store: a list's members as exported at the start of the run.
 
-The members live in SQLite in the run's work directory: per member a keyed 8-byte hash of the
-email, the SendGrid contact id, keyed hashes of each field (raw and canonical form) and one
-8-byte digest of the whole row. Memory holds only three sorted arrays of 8-byte integers (email
-key, row digest, row id; ~40 MB at 2,000,000 members) and a seen flag per member: most contacts
-are decided with one bisect and one hash, the store is read only for those that differ. No
-email address or name is stored anywhere, and the key exists only in the run's memory (a
-builder process gets it through its start-up pipe). Whether anybody is removed is decided in
-``removal.py``, never here.
+The members live in private files in the run's work directory: the SendGrid contact ids (one a
+line) and per member keyed 8-byte hashes of each field (raw and canonical form). Memory holds
+only three arrays sorted by a keyed 8-byte hash of the email (email key, row digest, member
+number; ~40 MB at 2,000,000 members) and a seen flag per member: most contacts are decided with
+one bisect and one hash, the field hashes are read only for those that differ. No email address
+or name is stored anywhere, and the key exists only in the run's memory (a builder process gets
+it on its stdin). Whether anybody is removed is decided in ``removal.py``, never here.
 """
 
 from __future__ import annotations
@@ -16,15 +15,14 @@ import hashlib
 import logging
 import os
 import re
-import sqlite3
 import uuid
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError
+from target_sendgrid_contacts.sendgrid.exports import ExportBatch, ExportDownloadError
 from target_sendgrid_contacts.value_forms import sent_forms, stored_forms
 
 LOGGER = logging.getLogger("target_sendgrid_contacts.snapshot")
@@ -34,9 +32,6 @@ Comparison = Literal["new", "changed", "unchanged"]
 RESERVED_COLUMNS = {"first_name": "FIRST_NAME", "last_name": "LAST_NAME"}
 _HASH_BYTES = 8
 _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
-_INSERT_BATCH = 20_000
-_CACHE_KIB = 16 * 1024  # SQLite page cache (and sort memory); the rest stays on disk
-_LOOKUP_BATCH = 500  # emails per SELECT ... IN (...): well under SQLite's variable limit
 _ROWID_TYPE = "i"  # 4 bytes: a list's row ids stay far below 2**31
 _CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
 
@@ -124,6 +119,44 @@ class ContactHashes:
             cache[cell] = hashes
         return hashes
 
+    def stored_rows(self, rows: list[tuple]) -> tuple[list[int], list[str], bytes, list[int]]:
+        """What the store keeps of export rows: email keys, contact ids, field hashes, row keys.
+
+        Args:
+            rows: ``(CONTACT_ID, EMAIL, cell per slot...)`` (see :func:`read_export_columns`).
+
+        Returns:
+            Email keys, contact ids, every row's raw and canonical hash per slot (one fixed-width
+            record per row) and row keys, in row order.
+
+        Raises:
+            ExportDownloadError: A row has no CONTACT_ID.
+        """
+        # Reading an export costs mostly this loop: hashers and caches are looked up once.
+        copy = self._hasher.copy
+        cached = self._stored_cache.get
+        cell_hashes = self.stored_hashes
+        from_bytes = int.from_bytes
+        email_keys: list[int] = []
+        contact_ids: list[str] = []
+        digests: list[bytes] = []
+        row_keys: list[int] = []
+        for contact_id, email, *cells in rows:
+            contact_id = contact_id.strip()  # noqa: PLW2901
+            if not contact_id:
+                raise ExportDownloadError("export row without a CONTACT_ID")
+            pairs = [cached(cell) or cell_hashes(cell) for cell in cells]
+            email_hash = copy()
+            # An empty EMAIL (contact known only by phone or external id) never matches.
+            email_hash.update(email.strip().lower().encode())
+            email_keys.append(from_bytes(email_hash.digest(), "big", signed=True))
+            contact_ids.append(contact_id)
+            row_hash = copy()  # as row_key() of the canonical hashes
+            row_hash.update(b"".join([canonical for _, canonical in pairs]))
+            row_keys.append(from_bytes(row_hash.digest(), "big", signed=True))
+            digests.extend([raw + canonical for raw, canonical in pairs])
+        return email_keys, contact_ids, b"".join(digests), row_keys
+
     def sent_hashes(self, value: object) -> tuple[bytes, bytes | None]:
         """Raw and canonical (or None) hashes of a value the target would send.
 
@@ -209,42 +242,38 @@ class ContactHashes:
 class ListSnapshot:
     """A list's members at export time, compared one cohort contact at a time.
 
-    Not safe for concurrent use from several threads.
+    Three private files per snapshot: contact ids (one a line, in export order: :attr:`path`),
+    field hashes (one fixed-width record per member) and, handed over by a builder process,
+    the sorted lookup arrays. Not safe for concurrent use from several threads.
 
     Attributes:
         size: Members in the export.
+        path: The contact ids file; the other files are named after it.
     """
 
     def __init__(
         self, path: Path, slots: dict[str, int], *, key: bytes | None = None, create: bool = True
     ) -> None:
-        """Open an empty snapshot store (use :meth:`load`, :meth:`attach` or :meth:`empty`).
+        """Open an empty snapshot store (use :meth:`fill`, :meth:`attach` or :meth:`empty`).
 
         Args:
-            path: SQLite file to create (or, with ``create=False``, to open).
+            path: The contact ids file to create (or, with ``create=False``, to open).
             slots: Comparable field key (``first_name``, ``custom:<field id>``) to slot number.
             key: Hash key (a builder process gets the run's key this way); new if None.
-            create: Create the table (False: the file was filled by a builder process).
+            create: Create the files (False: a builder process filled them).
         """
-        self.path = path
+        self.path = Path(path)
         self.size = 0
         self.absent: set[str] = set()  # export columns missing for a mapped field
         self._slots = slots
-        # Keyed with a secret that lives only in this run's memory: the file alone reveals nothing.
+        self._width = len(slots) * _SLOT_BYTES  # one member's field hashes
+        # Keyed with a secret that lives only in this run's memory: the files alone reveal nothing.
         self.hashes = ContactHashes(key or os.urandom(16), slots)
-        self._conn: sqlite3.Connection | None = sqlite3.connect(path, check_same_thread=False)
-        for pragma in (
-            "journal_mode = OFF",
-            "synchronous = OFF",
-            "locking_mode = EXCLUSIVE",
-            f"cache_size = -{_CACHE_KIB}",
-        ):
-            self._conn.execute(f"PRAGMA {pragma}")
+        self._writers: list[BinaryIO] = []
         if create:
-            self._conn.execute(
-                "CREATE TABLE members (email_key INTEGER NOT NULL, contact_id TEXT NOT NULL, "
-                "digest BLOB NOT NULL, row_key INTEGER NOT NULL)"
-            )
+            self._writers = [_private_file(self.path), _private_file(_digests_path(self.path))]
+        self._digests: int | None = None  # descriptor, opened on first need
+        self._closed = False
         self._set_lookup(array("q"), array("q"), array(_ROWID_TYPE))
 
     @classmethod
@@ -252,7 +281,7 @@ class ListSnapshot:
         """Open a store a builder process filled and indexed with this run's key.
 
         Args:
-            path: The filled SQLite file (deleted on :meth:`close`).
+            path: The filled contact ids file (deleted with its companions on :meth:`close`).
             slots: The slots it was filled with.
             key: The key it was filled with.
             size: Members it holds.
@@ -287,13 +316,13 @@ class ListSnapshot:
         """Return a snapshot of a list with no members (just created, or absent in a dry run).
 
         Args:
-            workdir: Directory for the SQLite file.
+            workdir: Directory for the snapshot's files.
 
         Returns:
             A snapshot in which every contact is new and nobody leaves.
         """
         snapshot = cls(snapshot_path(workdir, "new"), {})
-        snapshot._index()
+        snapshot.fill([])
         return snapshot
 
     def log_absent(self) -> None:
@@ -304,78 +333,48 @@ class ListSnapshot:
                 ", ".join(sorted(self.absent)),
             )
 
-    def fill(self, rows: Iterable[dict[str, str]], columns: list[str]) -> None:
-        """Store every exported row, then index (raises what the rows raise).
+    def fill(self, batches: Iterable[ExportBatch]) -> None:
+        """Store every exported row, then sort the lookup (raises what the batches raise).
 
         Args:
-            rows: Export rows keyed by upper-cased header.
-            columns: Export column of each slot (see :meth:`layout`).
+            batches: From :func:`read_export_columns` with the columns of :meth:`layout`.
         """
-        conn = self._require()
-        batch: list[tuple[int, str, bytes, int]] = []
-        absent = self.absent
-        stored_hashes = self.hashes.stored_hashes
-        for row in rows:
-            contact_id = row.get("CONTACT_ID", "").strip()
-            if not contact_id:
-                raise ExportDownloadError("export row without a CONTACT_ID")
-            parts = []
-            preferred = []
-            for column in columns:
-                cell = row.get(column)
-                if cell is None:
-                    absent.add(column)
-                raw_hash, canonical_hash = stored_hashes(cell)
-                parts.append(raw_hash)
-                parts.append(canonical_hash)
-                preferred.append(canonical_hash)
-            # An empty EMAIL (contact known only by phone or external id) never matches: a leaver.
-            batch.append(
-                (
-                    self.hashes.email_key(row.get("EMAIL", "")),
-                    contact_id,
-                    b"".join(parts),
-                    self.hashes.row_key(preferred),
-                )
-            )
-            if len(batch) >= _INSERT_BATCH:
-                conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?)", batch)
-                self.size += len(batch)
-                batch.clear()
-        if batch:
-            conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?)", batch)
-            self.size += len(batch)
+        if not self._writers:
+            raise RuntimeError("the snapshot is not open for filling")
+        ids_file, digests_file = self._writers
+        keys, row_keys = array("q"), array("q")
+        for absent, rows in batches:
+            self.absent.update(absent)
+            email_keys, contact_ids, digests, row_key_list = self.hashes.stored_rows(rows)
+            if not contact_ids:
+                continue
+            text = "\n".join(contact_ids)
+            if text.count("\n") != len(contact_ids) - 1:  # one id a line, or leavers go wrong
+                raise ExportDownloadError("export row with a line break in its CONTACT_ID")
+            ids_file.write(text.encode() + b"\n")
+            digests_file.write(digests)
+            keys.extend(email_keys)
+            row_keys.extend(row_key_list)
+            self.size += len(contact_ids)
+        for file in self._writers:
+            file.close()
+        self._writers = []
         self.hashes.clear()
-        self._index()
-
-    def _index(self) -> None:
-        conn = self._require()
-        # Built after the bulk insert: one sort instead of 2,000,000 random B-tree inserts.
-        # It covers the lookup columns, so reading them in key order never visits the table.
-        conn.execute("CREATE INDEX members_email ON members (email_key, row_key)")
-        conn.commit()
-        self._read_lookup()
-
-    def _read_lookup(self) -> None:
-        """Load the sorted email keys, row keys and row ids into compact arrays."""
-        keys, row_keys, rowids = array("q"), array("q"), array(_ROWID_TYPE)
-        cursor = self._require().execute(
-            "SELECT email_key, row_key, rowid FROM members ORDER BY email_key, row_key"
+        # One sort in C of member numbers by email key; row keys follow their member.
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self._set_lookup(
+            array("q", map(keys.__getitem__, order)),
+            array("q", map(row_keys.__getitem__, order)),
+            array(_ROWID_TYPE, order),
         )
-        while chunk := cursor.fetchmany(_INSERT_BATCH):
-            for email_key, row_key, rowid in chunk:
-                keys.append(email_key)
-                row_keys.append(row_key)
-                rowids.append(rowid)
-        self._set_lookup(keys, row_keys, rowids)
 
     def _set_lookup(self, keys: array, row_keys: array, rowids: array) -> None:
         self._keys, self._row_keys, self._rowids = keys, row_keys, rowids
-        self._seen = bytearray(max(rowids, default=0) + 1)
+        self._seen = bytearray(len(rowids))
 
     def dump_lookup(self) -> None:
         """Write the lookup arrays next to the store (a builder process hands them over)."""
-        with _lookup_path(self.path).open("wb") as out:
+        with _private_file(_lookup_path(self.path)) as out:
             out.write(len(self._keys).to_bytes(8, "little"))
             for values in (self._keys, self._row_keys, self._rowids):
                 values.tofile(out)
@@ -394,10 +393,9 @@ class ListSnapshot:
             path.unlink(missing_ok=True)
         self._set_lookup(*arrays)
 
-    def _require(self) -> sqlite3.Connection:
-        if self._conn is None:
+    def _require(self) -> None:
+        if self._closed:
             raise RuntimeError("the snapshot is closed")
-        return self._conn
 
     def compare(self, contact: dict) -> Comparison:
         """Classify a cohort contact against the list and mark its email as seen.
@@ -478,19 +476,14 @@ class ListSnapshot:
         contact_at: Callable[[int], dict],
         verdicts: list[Comparison],
     ) -> None:
-        conn = self._require()
-        wanted = list({rowid for ids in closer.values() for rowid in ids})
-        digests: dict[int, bytes] = {}
-        for start in range(0, len(wanted), _LOOKUP_BATCH):
-            chunk = wanted[start : start + _LOOKUP_BATCH]
-            marks = ",".join("?" * len(chunk))
-            # Only "?" markers are formatted in; the row ids are bound parameters.
-            digests.update(
-                conn.execute(
-                    f"SELECT rowid, digest FROM members WHERE rowid IN ({marks})",  # noqa: S608
-                    chunk,
-                ).fetchall()
-            )
+        self._require()
+        if self._digests is None:
+            self._digests = os.open(_digests_path(self.path), os.O_RDONLY)
+        width, descriptor = self._width, self._digests
+        digests = {
+            rowid: os.pread(descriptor, width, rowid * width)
+            for rowid in {rowid for ids in closer.values() for rowid in ids}
+        }
         for position, ids in closer.items():
             sent = self.hashes.sent_fields(contact_at(position)) or []
             if all(
@@ -514,11 +507,12 @@ class ListSnapshot:
         Yields:
             SendGrid contact ids.
         """
+        self._require()
         seen = self._seen
-        cursor = self._require().execute("SELECT rowid, contact_id FROM members")
-        for rowid, contact_id in cursor:
-            if not seen[rowid]:
-                yield contact_id
+        with self.path.open("rb") as ids:
+            for number, line in enumerate(ids):
+                if not seen[number]:
+                    yield line.rstrip(b"\n").decode()
 
     def count_leavers(self) -> int:
         """Return how many members were not seen in this run.
@@ -529,18 +523,39 @@ class ListSnapshot:
         return self.size - self._seen.count(1)
 
     def close(self) -> None:
-        """Close the store and delete its file (safe to call twice)."""
+        """Close the store and delete its files (safe to call twice)."""
         self.detach()
+        self._closed = True
         self._set_lookup(array("q"), array("q"), array(_ROWID_TYPE))
-        self.path.unlink(missing_ok=True)
-        _lookup_path(self.path).unlink(missing_ok=True)
+        delete_snapshot_files(self.path)
 
     def detach(self) -> None:
-        """Close the connection and keep the file (a builder process hands it over)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the open files and keep them (a builder process hands them over)."""
+        for file in self._writers:
+            file.close()
+        self._writers = []
+        if self._digests is not None:
+            os.close(self._digests)
+            self._digests = None
         self.hashes.clear()
+
+
+def delete_snapshot_files(path: Path) -> None:
+    """Delete a snapshot's files, whichever exist.
+
+    Args:
+        path: The snapshot's contact ids file.
+    """
+    for each in (path, _digests_path(path), _lookup_path(path)):
+        each.unlink(missing_ok=True)
+
+
+def _private_file(path: Path) -> BinaryIO:
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
+def _digests_path(path: Path) -> Path:
+    return path.with_name(path.name + ".hashes")
 
 
 def _lookup_path(path: Path) -> Path:
@@ -548,7 +563,7 @@ def _lookup_path(path: Path) -> Path:
 
 
 def snapshot_path(workdir: Path, list_id: str) -> Path:
-    """A new SQLite file name in the run's folder for one list's snapshot.
+    """A new file name in the run's folder for one list's snapshot (its contact ids).
 
     Args:
         workdir: The run's private folder.
@@ -558,4 +573,4 @@ def snapshot_path(workdir: Path, list_id: str) -> Path:
         A path no other snapshot uses.
     """
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", list_id)[:64]
-    return Path(workdir) / f"snapshot-{safe}-{uuid.uuid4().hex[:8]}.sqlite"
+    return Path(workdir) / f"snapshot-{safe}-{uuid.uuid4().hex[:8]}.ids"
