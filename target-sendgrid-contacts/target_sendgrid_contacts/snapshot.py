@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import operator
 import os
 import re
 import uuid
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NamedTuple
 
 from target_sendgrid_contacts.sendgrid.exports import ExportBatch, ExportDownloadError
 from target_sendgrid_contacts.value_forms import sent_forms, stored_forms
@@ -32,12 +34,42 @@ Comparison = Literal["new", "changed", "unchanged"]
 RESERVED_COLUMNS = {"first_name": "FIRST_NAME", "last_name": "LAST_NAME"}
 _HASH_BYTES = 8
 _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
-_ROWID_TYPE = "i"  # 4 bytes: a list's row ids stay far below 2**31
+_ROWID_TYPE = "i"  # 4 bytes: a list's member numbers stay far below 2**31
+_NUMBER_BITS = 31
+_NUMBER_MASK = (1 << _NUMBER_BITS) - 1
 _CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
 
 
-Prehash = tuple[int, int, int]  # (email key, row key, kind): what comparing a contact needs
-NO_EMAIL, NOT_COMPARABLE, SOME_FIELDS, ALL_FIELDS = 0, 1, 2, 3  # the kinds
+NO_EMAIL, NOT_COMPARABLE, SOME_FIELDS, ALL_FIELDS = 0, 1, 2, 3  # the kinds of a prehash
+
+
+class Prehashed(NamedTuple):
+    """What comparing contacts needs, one entry per contact, computed before the snapshot is there.
+
+    Attributes:
+        email_keys: Each contact's email key (0 without an email).
+        row_keys: Each contact's row key (0 unless it sends every slot).
+        kinds: ``NO_EMAIL``, ``NOT_COMPARABLE``, ``SOME_FIELDS`` or ``ALL_FIELDS``.
+    """
+
+    email_keys: array
+    row_keys: array
+    kinds: bytearray
+
+    @classmethod
+    def new(cls) -> Prehashed:
+        """Return an empty one (to extend)."""
+        return cls(array("q"), array("q"), bytearray())
+
+    def extend(self, other: Prehashed) -> None:
+        """Append another's entries.
+
+        Args:
+            other: More entries.
+        """
+        self.email_keys.extend(other.email_keys)
+        self.row_keys.extend(other.row_keys)
+        self.kinds.extend(other.kinds)
 
 
 class ContactHashes:
@@ -58,6 +90,12 @@ class ContactHashes:
         # Names and property values repeat a lot: hash each distinct form once.
         self._stored_cache: dict[str, tuple[bytes, bytes]] = {}
         self._sent_cache: dict[tuple[type, object], tuple[bytes, bytes | None]] = {}
+        self._preferred_text: dict[str, bytes] = {}  # text value -> the hash its row key uses
+        self._custom_slots = {
+            key.removeprefix("custom:"): slot
+            for key, slot in slots.items()
+            if key.startswith("custom:")
+        }
 
     def hash(self, text: str) -> bytes:
         """Keyed 8-byte hash of a text.
@@ -209,34 +247,87 @@ class ContactHashes:
             sent.append((slot, value))
         return sent
 
-    def prehash(self, contact: dict) -> Prehash:
-        """What comparing the contact needs, computed before the snapshot is there.
+    def prehash_many(self, contacts: Iterable[dict]) -> Prehashed:
+        """What comparing the contacts needs, computed before the snapshot is there.
+
+        The same keys as :meth:`email_key` and :meth:`row_key` of :meth:`sent_fields`, in one
+        loop: every contact of a mirror run passes here.
 
         Args:
-            contact: A SendGrid contact (custom fields keyed by id).
+            contacts: SendGrid contacts (custom fields keyed by id).
 
         Returns:
-            ``(email key, row key, kind)``; the row key only when every slot is sent.
+            Per contact its email key, its row key (only when every slot is sent) and its kind.
         """
-        email = contact.get("email")
-        if not email:
-            return 0, 0, NO_EMAIL
-        email_key = self.email_key(str(email))
-        sent = self.sent_fields(contact)
-        if sent is None:
-            return email_key, 0, NOT_COMPARABLE
-        if len(sent) != len(self.slots):
-            return email_key, 0, SOME_FIELDS
-        preferred: list[bytes] = [b""] * len(self.slots)
-        for slot, value in sent:
-            raw_hash, canonical_hash = self.sent_hashes(value)
-            preferred[slot] = raw_hash if canonical_hash is None else canonical_hash
-        return email_key, self.row_key(preferred), ALL_FIELDS
+        copy = self._hasher.copy
+        from_bytes = int.from_bytes
+        slot_of, custom_slot_of = self.slots.get, self._custom_slots.get
+        width = len(self.slots)
+        preferred_text = self._preferred_text
+        preferred = self._preferred
+        out = Prehashed.new()
+        email_keys, row_keys, kinds = out
+        for contact in contacts:
+            email = contact.get("email")
+            if not email:
+                email_keys.append(0)
+                row_keys.append(0)
+                kinds.append(NO_EMAIL)
+                continue
+            hasher = copy()
+            hasher.update(str(email).strip().lower().encode())
+            email_keys.append(from_bytes(hasher.digest(), "big", signed=True))
+            parts = [b""] * width
+            filled = 0
+            kind = ALL_FIELDS
+            for key, value in contact.items():
+                if key == "email":
+                    continue
+                if key == "custom_fields":
+                    for field_id, field_value in (value or {}).items():
+                        slot = custom_slot_of(field_id)
+                        if slot is None:
+                            kind = NOT_COMPARABLE
+                            break
+                        text = field_value if field_value.__class__ is str else None
+                        parts[slot] = preferred_text.get(text) or preferred(field_value)  # type: ignore[arg-type]
+                        filled += 1
+                else:
+                    slot = slot_of(key)
+                    if slot is None:
+                        kind = NOT_COMPARABLE  # a field the export was not read for: send it
+                    else:
+                        text = value if value.__class__ is str else None
+                        parts[slot] = preferred_text.get(text) or preferred(value)  # type: ignore[arg-type]
+                        filled += 1
+                if kind == NOT_COMPARABLE:
+                    break
+            if kind == ALL_FIELDS and filled == width:
+                hasher = copy()
+                hasher.update(b"".join(parts))
+                row_keys.append(from_bytes(hasher.digest(), "big", signed=True))
+            else:
+                row_keys.append(0)
+                if kind == ALL_FIELDS:
+                    kind = SOME_FIELDS
+            kinds.append(kind)
+        return out
+
+    def _preferred(self, value: object) -> bytes:
+        """The hash a value adds to the row key: its canonical form's if it has one."""
+        raw_hash, canonical_hash = self.sent_hashes(value)
+        found = raw_hash if canonical_hash is None else canonical_hash
+        if value.__class__ is str:
+            if len(self._preferred_text) >= _CACHE_ENTRIES:
+                self._preferred_text.clear()
+            self._preferred_text[value] = found  # type: ignore[index]
+        return found
 
     def clear(self) -> None:
         """Drop the caches."""
         self._stored_cache.clear()
         self._sent_cache.clear()
+        self._preferred_text.clear()
 
 
 class ListSnapshot:
@@ -360,13 +451,7 @@ class ListSnapshot:
             file.close()
         self._writers = []
         self.hashes.clear()
-        # One sort in C of member numbers by email key; row keys follow their member.
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        self._set_lookup(
-            array("q", map(keys.__getitem__, order)),
-            array("q", map(row_keys.__getitem__, order)),
-            array(_ROWID_TYPE, order),
-        )
+        self._set_lookup(*_sorted_lookup(keys, row_keys))
 
     def _set_lookup(self, keys: array, row_keys: array, rowids: array) -> None:
         self._keys, self._row_keys, self._rowids = keys, row_keys, rowids
@@ -423,17 +508,15 @@ class ListSnapshot:
         Returns:
             One comparison per contact, in order.
         """
-        return self.compare_prehashed(
-            [self.hashes.prehash(contact) for contact in contacts], contacts.__getitem__
-        )
+        return self.compare_prehashed(self.hashes.prehash_many(contacts), contacts.__getitem__)
 
     def compare_prehashed(
-        self, prehashes: list[Prehash], contact_at: Callable[[int], dict]
+        self, prehashed: Prehashed, contact_at: Callable[[int], dict]
     ) -> list[Comparison]:
         """Classify contacts hashed beforehand (by :attr:`hashes`); see :meth:`compare_many`.
 
         Args:
-            prehashes: One :meth:`ContactHashes.prehash` per contact.
+            prehashed: From :meth:`ContactHashes.prehash_many`.
             contact_at: The contact at a position, asked only for the few compared field by
                 field.
 
@@ -442,30 +525,37 @@ class ListSnapshot:
         """
         keys, row_keys, rowids, seen = self._keys, self._row_keys, self._rowids, self._seen
         count = len(keys)
-        verdicts: list[Comparison] = []
-        closer: dict[int, list[int]] = {}  # position -> its rows' ids
-        for position, (email_key, row_key, kind) in enumerate(prehashes):
-            if kind == NO_EMAIL or not count:
-                verdicts.append("new")
+        email_keys, sent_row_keys, kinds = prehashed
+        verdicts: list[Comparison] = ["new"] * len(kinds)
+        if not count:
+            return verdicts
+        closer: dict[int, list[int]] = {}  # position -> its members' numbers
+        for position, email_key in enumerate(email_keys):
+            kind = kinds[position]
+            if kind == NO_EMAIL:
                 continue
             index = bisect_left(keys, email_key)
             if index == count or keys[index] != email_key:
-                verdicts.append("new")
                 continue
-            found = []
-            while index < count and keys[index] == email_key:
-                found.append(index)
-                index += 1
-            for at in found:
+            end = index + 1
+            while end < count and keys[end] == email_key:  # rare: one email, several members
+                end += 1
+            for at in range(index, end):
                 seen[rowids[at]] = 1
             if kind == NOT_COMPARABLE:
-                verdicts.append("changed")
+                verdicts[position] = "changed"
                 continue
-            if kind == ALL_FIELDS and all(row_keys[at] == row_key for at in found):
-                verdicts.append("unchanged")
-                continue
-            verdicts.append("changed")  # unless every field matches in another spelling
-            closer[position] = [rowids[at] for at in found]
+            if kind == ALL_FIELDS:
+                row_key = sent_row_keys[position]
+                if end == index + 1:
+                    same = row_keys[index] == row_key
+                else:
+                    same = all(row_keys[at] == row_key for at in range(index, end))
+                if same:
+                    verdicts[position] = "unchanged"
+                    continue
+            verdicts[position] = "changed"  # unless every field matches in another spelling
+            closer[position] = [rowids[at] for at in range(index, end)]
         if closer:
             self._compare_closer(closer, contact_at, verdicts)
         return verdicts
@@ -538,6 +628,21 @@ class ListSnapshot:
             os.close(self._digests)
             self._digests = None
         self.hashes.clear()
+
+
+def _sorted_lookup(keys: array, row_keys: array) -> tuple[array, array, array]:
+    """Email keys sorted, with each member's row key and number (all loops in C).
+
+    Each key carries its member number in its low bits, so one plain sort of integers orders
+    both: faster and a third smaller at 2,000,000 members than sorting numbers by a key.
+    """
+    shift = repeat(_NUMBER_BITS)
+    packed = list(map(operator.or_, map(operator.lshift, keys, shift), range(len(keys))))
+    packed.sort()
+    sorted_keys = array("q", map(operator.rshift, packed, shift))
+    numbers = array(_ROWID_TYPE, map(operator.and_, packed, repeat(_NUMBER_MASK)))
+    del packed
+    return sorted_keys, array("q", map(row_keys.__getitem__, numbers)), numbers
 
 
 def delete_snapshot_files(path: Path) -> None:
