@@ -37,6 +37,7 @@ _SLOT_BYTES = 2 * _HASH_BYTES  # raw-text hash, then canonical-form hash
 _ROWID_TYPE = "i"  # 4 bytes: a list's member numbers stay far below 2**31
 _NUMBER_BITS = 31
 _NUMBER_MASK = (1 << _NUMBER_BITS) - 1
+_NO_KEY = bytes(_HASH_BYTES)  # the key of a contact without email, or a row not keyed
 _CACHE_ENTRIES = 100_000  # distinct values whose hashes are kept, per side
 
 
@@ -70,6 +71,13 @@ class Prehashed(NamedTuple):
         self.email_keys.extend(other.email_keys)
         self.row_keys.extend(other.row_keys)
         self.kinds.extend(other.kinds)
+
+
+def _keys(digests: list[bytes]) -> array:
+    """8-byte digests as signed 64-bit keys (native byte order, as both sides read them)."""
+    keys = array("q")
+    keys.frombytes(b"".join(digests))
+    return keys
 
 
 class ContactHashes:
@@ -110,38 +118,14 @@ class ContactHashes:
         hasher.update(text.encode())
         return hasher.digest()
 
-    def email_key(self, email: str) -> int:
-        """The email's key (trimmed, lower-cased, hashed) as a signed 64-bit integer.
-
-        Args:
-            email: An email address.
-
-        Returns:
-            The key.
-        """
-        return int.from_bytes(self.hash(email.strip().lower()), "big", signed=True)
-
-    def row_key(self, hashes: list[bytes]) -> int:
-        """One 8-byte digest of a row's per-field hashes, as a signed 64-bit integer.
-
-        Args:
-            hashes: One hash per slot, in slot order.
-
-        Returns:
-            The digest.
-        """
-        hasher = self._hasher.copy()
-        hasher.update(b"".join(hashes))
-        return int.from_bytes(hasher.digest(), "big", signed=True)
-
     def stored_hashes(self, cell: str | None) -> tuple[bytes, bytes]:
-        """Raw and canonical hashes of an export cell.
+        """Both hashes of an export cell as stored (raw then canonical), and the canonical one.
 
         Args:
             cell: The cell, or None without a column.
 
         Returns:
-            ``(raw hash, canonical hash)``.
+            ``(raw hash + canonical hash, canonical hash)``.
         """
         cache = self._stored_cache
         if cell is not None:
@@ -150,14 +134,15 @@ class ContactHashes:
                 return found
         raw, canonical = stored_forms(cell)
         raw_hash = self.hash(raw)
-        hashes = (raw_hash, raw_hash if canonical == raw else self.hash(canonical))
+        canonical_hash = raw_hash if canonical == raw else self.hash(canonical)
+        hashes = (raw_hash + canonical_hash, canonical_hash)
         if cell is not None:
             if len(cache) >= _CACHE_ENTRIES:
                 cache.clear()  # bounded memory; the next values refill it
             cache[cell] = hashes
         return hashes
 
-    def stored_rows(self, rows: list[tuple]) -> tuple[list[int], list[str], bytes, list[int]]:
+    def stored_rows(self, rows: list[tuple]) -> tuple[array, list[str], bytes, array]:
         """What the store keeps of export rows: email keys, contact ids, field hashes, row keys.
 
         Args:
@@ -165,7 +150,7 @@ class ContactHashes:
 
         Returns:
             Email keys, contact ids, every row's raw and canonical hash per slot (one fixed-width
-            record per row) and row keys, in row order.
+            record per row) and row keys (the digest of the canonical hashes), in row order.
 
         Raises:
             ExportDownloadError: A row has no CONTACT_ID.
@@ -174,26 +159,27 @@ class ContactHashes:
         copy = self._hasher.copy
         cached = self._stored_cache.get
         cell_hashes = self.stored_hashes
-        from_bytes = int.from_bytes
-        email_keys: list[int] = []
+        email_digests: list[bytes] = []
         contact_ids: list[str] = []
         digests: list[bytes] = []
-        row_keys: list[int] = []
+        row_digests: list[bytes] = []
         for contact_id, email, *cells in rows:
             contact_id = contact_id.strip()  # noqa: PLW2901
             if not contact_id:
                 raise ExportDownloadError("export row without a CONTACT_ID")
-            pairs = [cached(cell) or cell_hashes(cell) for cell in cells]
-            email_hash = copy()
-            # An empty EMAIL (contact known only by phone or external id) never matches.
-            email_hash.update(email.strip().lower().encode())
-            email_keys.append(from_bytes(email_hash.digest(), "big", signed=True))
             contact_ids.append(contact_id)
-            row_hash = copy()  # as row_key() of the canonical hashes
-            row_hash.update(b"".join([canonical for _, canonical in pairs]))
-            row_keys.append(from_bytes(row_hash.digest(), "big", signed=True))
-            digests.extend([raw + canonical for raw, canonical in pairs])
-        return email_keys, contact_ids, b"".join(digests), row_keys
+            hasher = copy()
+            # An empty EMAIL (contact known only by phone or external id) never matches.
+            hasher.update(email.strip().lower().encode())
+            email_digests.append(hasher.digest())
+            both, canonical = zip(
+                *[cached(cell) or cell_hashes(cell) for cell in cells], strict=True
+            )
+            digests.extend(both)
+            hasher = copy()
+            hasher.update(b"".join(canonical))
+            row_digests.append(hasher.digest())
+        return _keys(email_digests), contact_ids, b"".join(digests), _keys(row_digests)
 
     def sent_hashes(self, value: object) -> tuple[bytes, bytes | None]:
         """Raw and canonical (or None) hashes of a value the target would send.
@@ -250,8 +236,8 @@ class ContactHashes:
     def prehash_many(self, contacts: Iterable[dict]) -> Prehashed:
         """What comparing the contacts needs, computed before the snapshot is there.
 
-        The same keys as :meth:`email_key` and :meth:`row_key` of :meth:`sent_fields`, in one
-        loop: every contact of a mirror run passes here.
+        The same keys as :meth:`stored_rows` makes of a member with these values, in one loop:
+        every contact of a mirror run passes here.
 
         Args:
             contacts: SendGrid contacts (custom fields keyed by id).
@@ -260,23 +246,23 @@ class ContactHashes:
             Per contact its email key, its row key (only when every slot is sent) and its kind.
         """
         copy = self._hasher.copy
-        from_bytes = int.from_bytes
         slot_of, custom_slot_of = self.slots.get, self._custom_slots.get
         width = len(self.slots)
         preferred_text = self._preferred_text
         preferred = self._preferred
-        out = Prehashed.new()
-        email_keys, row_keys, kinds = out
+        email_digests: list[bytes] = []
+        row_digests: list[bytes] = []
+        kinds = bytearray()
         for contact in contacts:
             email = contact.get("email")
             if not email:
-                email_keys.append(0)
-                row_keys.append(0)
+                email_digests.append(_NO_KEY)
+                row_digests.append(_NO_KEY)
                 kinds.append(NO_EMAIL)
                 continue
             hasher = copy()
             hasher.update(str(email).strip().lower().encode())
-            email_keys.append(from_bytes(hasher.digest(), "big", signed=True))
+            email_digests.append(hasher.digest())
             parts = [b""] * width
             filled = 0
             kind = ALL_FIELDS
@@ -305,13 +291,13 @@ class ContactHashes:
             if kind == ALL_FIELDS and filled == width:
                 hasher = copy()
                 hasher.update(b"".join(parts))
-                row_keys.append(from_bytes(hasher.digest(), "big", signed=True))
+                row_digests.append(hasher.digest())
             else:
-                row_keys.append(0)
+                row_digests.append(_NO_KEY)
                 if kind == ALL_FIELDS:
                     kind = SOME_FIELDS
             kinds.append(kind)
-        return out
+        return Prehashed(_keys(email_digests), _keys(row_digests), kinds)
 
     def _preferred(self, value: object) -> bytes:
         """The hash a value adds to the row key: its canonical form's if it has one."""

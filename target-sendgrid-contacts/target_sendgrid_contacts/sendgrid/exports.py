@@ -197,7 +197,7 @@ class _ChunkReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = b""
+        self._buffer = memoryview(b"")  # a view: handing out a part copies nothing twice
 
     def readable(self) -> bool:
         return True
@@ -207,15 +207,18 @@ class _ChunkReader(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 return 0
-            self._buffer = chunk
+            self._buffer = memoryview(chunk)
         size = min(len(target), len(self._buffer))
         target[:size] = self._buffer[:size]
         self._buffer = self._buffer[size:]
         return size
 
 
-def _csv_rows(chunks: Iterable[bytes]) -> Iterator[list[str]]:
-    """The header (upper-cased), then every non-empty row of one export file, width checked.
+def _csv_parts(chunks: Iterable[bytes]) -> tuple[list[str], Iterator[list[list[str]]]] | None:
+    """The header (upper-cased) of one export file, and its non-empty rows in width-checked parts.
+
+    Returns:
+        ``(names, parts)``, or None for an empty file (a list with no members).
 
     Raises:
         ExportDownloadError: Truncated or corrupt gzip, a row with the wrong number of cells,
@@ -226,21 +229,25 @@ def _csv_rows(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     reader = csv.reader(text)
     header = next(reader, None)
     if header is None:
-        return  # an empty file: a list with no members
+        return None
     names = [name.strip().upper() for name in header]
     missing = {"CONTACT_ID", "EMAIL"} - set(names)
     if missing:
         raise ExportDownloadError(f"export file lacks column(s) {', '.join(sorted(missing))}")
-    yield names
     width = len(names)
-    for row in reader:
-        if len(row) != width:
-            if not row:
-                continue
-            raise ExportDownloadError(
-                f"export file line {reader.line_num} has {len(row)} cells, header has {width}"
-            )
-        yield row
+
+    def parts() -> Iterator[list[list[str]]]:
+        while part := list(itertools.islice(reader, _COLUMN_BATCH)):
+            if set(map(len, part)) != {width}:  # in C; the row by row check only if needed
+                part = [row for row in part if row]
+                wrong = next((row for row in part if len(row) != width), None)
+                if wrong is not None:
+                    raise ExportDownloadError(
+                        f"export file has a row of {len(wrong)} cells, header has {width}"
+                    )
+            yield part
+
+    return names, parts()
 
 
 def parse_export_csv(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
@@ -257,12 +264,13 @@ def parse_export_csv(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
         ExportDownloadError: Truncated or corrupt gzip, a row with the wrong number of cells,
             or a header without ``CONTACT_ID`` and ``EMAIL``.
     """
-    rows = _csv_rows(chunks)
-    names = next(rows, None)
-    if names is None:
+    table = _csv_parts(chunks)
+    if table is None:
         return
-    for row in rows:
-        yield dict(zip(names, row, strict=True))
+    names, parts = table
+    for part in parts:
+        for row in part:
+            yield dict(zip(names, row, strict=True))
 
 
 def download_export(client: SendGridClient, list_id: str, status: dict, folder: Path) -> list[Path]:
@@ -370,20 +378,19 @@ def read_export_columns(
     for number, path in enumerate(paths, start=1):
         label = f"contacts export {export_id} of list {list_id}, file {number} of {len(paths)}"
         try:
-            rows = _csv_rows(_file_chunks(path))
-            names = next(rows, None)
-            if names is None:
+            table = _csv_parts(_file_chunks(path))
+            if table is None:
                 continue
+            names, parts = table
             position = {name: at for at, name in enumerate(names)}  # the last of a repeated name
             absent = [column for column in columns if column not in position]
-            if absent:
-                width = len(names)
-                rows = ([*row, None] for row in rows)  # type: ignore[misc]
-                position.update({column: width for column in absent})
-            pick = operator.itemgetter(
-                position["CONTACT_ID"], position["EMAIL"], *(position[c] for c in columns)
-            )
-            while batch := list(map(pick, itertools.islice(rows, _COLUMN_BATCH))):
+            wanted = [position["CONTACT_ID"], position["EMAIL"]]
+            wanted += [position.get(column, -1) for column in columns]
+            pick = operator.itemgetter(*wanted)
+            for part in parts:
+                if absent:  # a cell of None stands for the missing column, last in the row
+                    part = [[*row, None] for row in part]  # noqa: PLW2901
+                batch = list(map(pick, part))
                 count += len(batch)
                 yield absent, batch
         except ExportError as exc:
