@@ -11,6 +11,7 @@ it on its stdin). Whether anybody is removed is decided in ``removal.py``, never
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import operator
@@ -442,6 +443,22 @@ class ListSnapshot:
     def _set_lookup(self, keys: array, row_keys: array, rowids: array) -> None:
         self._keys, self._row_keys, self._rowids = keys, row_keys, rowids
         self._seen = bytearray(len(rowids))
+        self._buckets: array | None = None  # built on the first compare
+
+    def _bucket_index(self) -> tuple[int, array]:
+        """Where each run of keys sharing their top bits starts (about 8 keys a bucket).
+
+        A bisect over an ``array`` makes a Python int of every key it looks at: bisecting
+        within a bucket looks at 3 or 4 instead of 21 (2,000,000 members), for 1 MB.
+        """
+        bits = max(1, (len(self._keys) // 8).bit_length())
+        shift = 64 - bits
+        if self._buckets is None:
+            half = 1 << (bits - 1)
+            bounds = ((bucket - half) << shift for bucket in range(1 << bits))
+            self._buckets = array("i", map(functools.partial(bisect_left, self._keys), bounds))
+            self._buckets.append(len(self._keys))
+        return shift, self._buckets
 
     def dump_lookup(self) -> None:
         """Write the lookup arrays next to the store (a builder process hands them over)."""
@@ -515,32 +532,37 @@ class ListSnapshot:
         verdicts: list[Comparison] = ["new"] * len(kinds)
         if not count:
             return verdicts
+        shift, buckets = self._bucket_index()
+        half = len(buckets) // 2  # the bucket of key 0 (keys are signed)
         closer: dict[int, list[int]] = {}  # position -> its members' numbers
         for position, email_key in enumerate(email_keys):
             kind = kinds[position]
             if kind == NO_EMAIL:
                 continue
-            index = bisect_left(keys, email_key)
-            if index == count or keys[index] != email_key:
+            bucket = (email_key >> shift) + half
+            end = buckets[bucket + 1]
+            index = bisect_left(keys, email_key, buckets[bucket], end)
+            if index == end or keys[index] != email_key:
                 continue
             end = index + 1
-            while end < count and keys[end] == email_key:  # rare: one email, several members
-                end += 1
-            for at in range(index, end):
-                seen[rowids[at]] = 1
-            if kind == NOT_COMPARABLE:
-                verdicts[position] = "changed"
-                continue
-            if kind == ALL_FIELDS:
-                row_key = sent_row_keys[position]
-                if end == index + 1:
-                    same = row_keys[index] == row_key
-                else:
-                    same = all(row_keys[at] == row_key for at in range(index, end))
-                if same:
+            if end == count or keys[end] != email_key:  # one member with this email: the rule
+                seen[rowids[index]] = 1
+                if kind == ALL_FIELDS and row_keys[index] == sent_row_keys[position]:
                     verdicts[position] = "unchanged"
                     continue
-            verdicts[position] = "changed"  # unless every field matches in another spelling
+            else:
+                while end < count and keys[end] == email_key:
+                    end += 1
+                for at in range(index, end):
+                    seen[rowids[at]] = 1
+                row_key = sent_row_keys[position]
+                if kind == ALL_FIELDS and all(row_keys[at] == row_key for at in range(index, end)):
+                    verdicts[position] = "unchanged"
+                    continue
+            verdicts[position] = "changed"
+            if kind == NOT_COMPARABLE:
+                continue
+            # Changed unless every field matches in another spelling.
             closer[position] = [rowids[at] for at in range(index, end)]
         if closer:
             self._compare_closer(closer, contact_at, verdicts)
