@@ -152,6 +152,11 @@ class ListSnapshots:
 
     def _release(self, outcome: ListOutcome) -> Iterator[Sent]:
         snapshot = self.of(outcome)
+        LOGGER.info(
+            "List %s: %d contacts read while its export was read are compared now",
+            outcome.list_id,
+            self._waiting.counts.get(outcome.name, 0),
+        )
         for prehashed, payloads in self._waiting.take(outcome.name):
             if snapshot.size == 0:
                 yield [decode(payload) for payload in payloads]

@@ -257,8 +257,13 @@ def test_every_member_of_a_big_list_is_found_and_the_rest_are_leavers(
     rows += [member(n, CONTACT_ID=f"c-{n}-twin") for n in range(0, 6000, 1000)]
     mock_export(gz(export_csv(rows)))
     snap = _load(client, tmp_path)
-    verdicts = snap.compare_many([_contact(n) for n in range(0, 6000, 2)])
+    closer = snap._compare_closer
+    # Equal contacts are decided by their row key alone, never field by field from disk.
+    snap._compare_closer = lambda *args: pytest.fail("an equal contact's row key differed")
+    every_field = {"custom_fields": {"e1_T": None, "w2": None}}  # None equals an empty cell
+    verdicts = snap.compare_many([_contact(n, **every_field) for n in range(0, 6000, 2)])
     assert verdicts == ["unchanged"] * 3000
+    snap._compare_closer = closer
     assert snap.compare_many([_contact(n) for n in (6000, 6001)]) == ["new", "new"]
     assert snap.compare(_contact(1, last_name="Renamed")) == "changed"
     odd = {f"c-{n}" for n in range(3, 6000, 2)}
@@ -287,3 +292,25 @@ def test_the_snapshot_files_are_private_and_hold_no_email(client, mock_export, t
         assert b"gold" not in data
     snap.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_of_mixed_fields_compares_as_its_contacts_one_by_one(snapshot):
+    contacts = [
+        _contact(1, custom_fields={"e1_T": "gold", "w2": 7}),
+        _contact(2, custom_fields={"e1_T": "silver", "w2": "7"}),
+        _contact(3, custom_fields={"w2": 7.0, "e1_T": "gold"}),
+        {"email": "person4@example.com", "first_name": "First4"},
+        _contact(5, last_name="Other", custom_fields={"e1_T": "gold", "w2": 7}),
+        _contact(9, custom_fields={"e1_T": "gold", "w2": 7}),
+        {"email": "", "first_name": "First1"},
+    ]
+    one_by_one = [snapshot.compare(contact) for contact in contacts]
+    assert one_by_one == ["unchanged", "changed", "unchanged", "unchanged", "changed", "new", "new"]
+    assert snapshot.compare_many(contacts) == one_by_one
+    # One layout throughout: hashed column by column, with the same verdicts.
+    same_layout = [contacts[n] for n in (0, 1, 4, 5)]
+    assert snapshot.compare_many(same_layout) == [snapshot.compare(c) for c in same_layout]
+    # ... and to the very keys of the contact by contact path (else every contact would be
+    # compared field by field: right, but slow).
+    hashes = snapshot.hashes
+    assert hashes.prehash_many(same_layout) == hashes._prehash_each(same_layout)
