@@ -262,31 +262,36 @@ class ContactHashes:
         """:meth:`prehash_many` of contacts sharing one layout, with an email each; else None."""
         if not contacts:
             return None
-        layout = tuple(contacts[0])
-        if list(map(tuple, contacts)).count(layout) != len(contacts) or "email" not in layout:
-            return None
-        emails = list(map(operator.itemgetter("email"), contacts))
-        if not all(emails):
+        # As many keys each and every key of the first found in each: one set of keys. All in C.
+        if list(map(len, contacts)).count(len(contacts[0])) != len(contacts):
             return None
         columns: dict[int, list] = {}  # slot -> the values sent for it
-        for key in layout:
-            if key == "email":
-                continue
-            values = list(map(operator.itemgetter(key), contacts))
-            if key != "custom_fields":
-                slot = self.slots.get(key)
-                if slot is None:
-                    return None  # not comparable: the contact by contact path says so
-                columns[slot] = values
-                continue
-            field_ids = tuple(values[0] or {})
-            if [tuple(fields or {}) for fields in values].count(field_ids) != len(values):
-                return None
-            for field_id in field_ids:
-                slot = self._custom_slots.get(field_id)
-                if slot is None:
+        try:
+            emails = list(map(operator.itemgetter("email"), contacts))
+            for key in contacts[0]:
+                if key == "email":
+                    continue
+                values = list(map(operator.itemgetter(key), contacts))
+                if key != "custom_fields":
+                    slot = self.slots.get(key)
+                    if slot is None:
+                        return None  # not comparable: the contact by contact path says so
+                    columns[slot] = values
+                    continue
+                if set(map(type, values)) != {dict}:
                     return None
-                columns[slot] = [fields[field_id] for fields in values]
+                field_ids = tuple(values[0])
+                if list(map(len, values)).count(len(field_ids)) != len(values):
+                    return None
+                for field_id in field_ids:
+                    slot = self._custom_slots.get(field_id)
+                    if slot is None:
+                        return None
+                    columns[slot] = list(map(operator.itemgetter(field_id), values))
+        except KeyError:
+            return None
+        if not all(emails):
+            return None
         if len(columns) != len(self.slots):
             return None
         email_keys = self._keys_of(

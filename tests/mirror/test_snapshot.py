@@ -310,6 +310,9 @@ def test_a_batch_of_mixed_fields_compares_as_its_contacts_one_by_one(snapshot):
     # One layout throughout: hashed column by column, with the same verdicts.
     same_layout = [contacts[n] for n in (0, 1, 4, 5)]
     assert snapshot.compare_many(same_layout) == [snapshot.compare(c) for c in same_layout]
+    # As many fields, not the same ones: contact by contact (a phone number is not compared).
+    phone = {**_contact(2), "phone_number_id": "+1555"}
+    assert snapshot.compare_many([contacts[0], phone]) == ["unchanged", "changed"]
     # ... and to the very keys of the contact by contact path (else every contact would be
     # compared field by field: right, but slow).
     hashes = snapshot.hashes
