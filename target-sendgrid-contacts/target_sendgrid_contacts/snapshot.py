@@ -169,7 +169,7 @@ class ContactHashes:
         cell_hashes = self.stored_hashes
         both_columns, canonical_columns = [], []
         for column in cell_columns:
-            hashes = [cached(cell) or cell_hashes(cell) for cell in column]  # type: ignore[arg-type]
+            hashes = [cached(cell) or cell_hashes(cell) for cell in column]
             both, canonical = zip(*hashes, strict=True)
             both_columns.append(both)
             canonical_columns.append(canonical)
@@ -183,7 +183,7 @@ class ContactHashes:
     def _keys_of(self, datas: Iterable[bytes]) -> array:
         """The keyed digest of each datum, as signed 64-bit keys."""
         copy = self._hasher.copy
-        digests = []
+        digests: list[bytes] = []
         append = digests.append
         for data in datas:
             hasher = copy()
@@ -368,7 +368,7 @@ class ContactHashes:
         if value.__class__ is str:
             if len(self._preferred_text) >= _CACHE_ENTRIES:
                 self._preferred_text.clear()
-            self._preferred_text[value] = found  # type: ignore[index]
+            self._preferred_text[value] = found
         return found
 
     def clear(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import msgspec
 
@@ -78,7 +78,7 @@ class _Spill:
                 prehashed.email_keys.fromfile(hashes, count)
                 prehashed.row_keys.fromfile(hashes, count)
                 prehashed.kinds.extend(hashes.read(count))
-                payloads: list[Payload] = contacts.read(size).split(b"\n")[:count]
+                payloads = cast("list[Payload]", contacts.read(size).split(b"\n")[:count])
                 if len(prehashed.kinds) != count or len(payloads) != count:
                     raise OSError("a waiting contacts file was cut short")
                 yield prehashed, payloads

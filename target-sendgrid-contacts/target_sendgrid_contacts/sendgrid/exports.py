@@ -396,7 +396,7 @@ def read_export_columns(
             pick = operator.itemgetter(*wanted)
             for part in parts:
                 if absent:  # a cell of None stands for the missing column, last in the row
-                    part = [[*row, None] for row in part]  # noqa: PLW2901
+                    part = [[*row, None] for row in part]  # type: ignore[list-item]  # noqa: PLW2901
                 batch = list(map(pick, part))
                 count += len(batch)
                 yield absent, batch
