@@ -231,6 +231,8 @@ class SnapshotLoad:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # a traceback could quote a cell
+                # The installed package, never a same-named folder where the run was started.
+                env={**os.environ, "PYTHONSAFEPATH": "1"},
             )
             self._builder = builder
             if self._cancelled.is_set():  # cancel() ran before the builder was known
