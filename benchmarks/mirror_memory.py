@@ -1,8 +1,9 @@
 """Memory and speed of a mirror compare at 2,000,000 list members (prints figures).
 
 A fake client streams a generated, gzip-compressed export (nothing held whole in memory), the
-snapshot is loaded into SQLite, 2,000,000 cohort contacts are compared (1% left, 1% joined, 1%
-renamed) and the leavers are read. Peak resident memory is the process's ru_maxrss.
+snapshot is built (hashes in private files, sorted keys in memory), 2,000,000 cohort contacts
+are compared (1% left, 1% joined, 1% renamed) and the leavers are read. Peak resident memory is
+the process's ru_maxrss.
 
     .venv/bin/python benchmarks/mirror_memory.py [--members 2000000] [--custom-fields 1]
 """
@@ -121,9 +122,9 @@ def main() -> None:
         )
         loaded = time.perf_counter()
         print(
-            f"load (export parse + SQLite + index): {loaded - started:.1f} s, "
+            f"load (export parse + hash + sort): {loaded - started:.1f} s, "
             f"{n / (loaded - started):,.0f} rows/s; rss {rss_mb():.0f} MB, "
-            f"peak {peak_mb():.0f} MB; file {snapshot.path.stat().st_size / 1e6:.0f} MB"
+            f"peak {peak_mb():.0f} MB; ids file {snapshot.path.stat().st_size / 1e6:.0f} MB"
         )
 
         outcomes = {"new": 0, "changed": 0, "unchanged": 0}

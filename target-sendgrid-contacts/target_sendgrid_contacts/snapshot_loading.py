@@ -1,8 +1,9 @@
 """A list's snapshot read in the background while the run keeps taking input.
 
 A thread starts the export, polls it and saves its files in the run's private folder; a big
-export is then parsed, hashed and stored by a builder process (the machine's other core), a
-small one in the thread. The hash key goes to the builder through its start-up pipe only.
+export is then parsed, hashed and stored by a builder process (``snapshot_builder.py``, on the
+machine's other core), a small one in the thread. The hash key goes to the builder through its
+stdin only.
 Whatever goes wrong ends as an error that :meth:`SnapshotLoad.result` raises: the caller never
 sees part of a list.
 """
@@ -10,14 +11,16 @@ sees part of a list.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 import requests
 
 from target_sendgrid_contacts.sendgrid.exports import (
@@ -25,15 +28,19 @@ from target_sendgrid_contacts.sendgrid.exports import (
     ExportDownloadError,
     ExportError,
     download_export,
-    read_export_files,
+    read_export_columns,
     start_export,
     wait_for_export,
 )
-from target_sendgrid_contacts.snapshot import ContactHashes, ListSnapshot, snapshot_path
+from target_sendgrid_contacts.snapshot import (
+    ContactHashes,
+    ListSnapshot,
+    delete_snapshot_files,
+    snapshot_path,
+)
+from target_sendgrid_contacts.snapshot_builder import BuildRequest
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
     from target_sendgrid_contacts.sendgrid.client import SendGridClient
 
 LOGGER = logging.getLogger("target_sendgrid_contacts.snapshot")
@@ -116,7 +123,7 @@ class SnapshotLoad:
         self._snapshot: ListSnapshot | None = None
         self._error: BaseException | None = None
         self._cancelled = threading.Event()
-        self._builder: multiprocessing.process.BaseProcess | None = None
+        self._builder: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._run, name=f"snapshot-{list_id}", daemon=True)
         self._thread.start()
 
@@ -146,7 +153,7 @@ class SnapshotLoad:
         """Stop the builder process and drop whatever was read (safe to call twice)."""
         self._cancelled.set()
         builder = self._builder
-        if builder is not None and builder.is_alive():
+        if builder is not None and builder.poll() is None:
             builder.terminate()
         self._thread.join(timeout=5)
         if self._snapshot is not None:
@@ -191,7 +198,7 @@ class SnapshotLoad:
         if isinstance(announced, int) and announced < BUILDER_MIN_CONTACTS:
             snapshot = ListSnapshot(path, self._slots, key=key)
             try:
-                snapshot.fill(read_export_files(paths, self._list_id, status), self._columns)
+                snapshot.fill(read_export_columns(paths, self._list_id, status, self._columns))
             except BaseException:
                 snapshot.close()
                 raise
@@ -207,88 +214,47 @@ class SnapshotLoad:
     def _build_in_process(
         self, paths: list[Path], status: dict, path: Path, key: bytes
     ) -> tuple[int, list[str]]:
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        receiver, sender = context.Pipe(duplex=False)
-        builder = context.Process(
-            target=build_snapshot,
-            kwargs={
-                "paths": paths,
-                "list_id": self._list_id,
-                "status": status,
-                "slots": self._slots,
-                "columns": self._columns,
-                "path": path,
-                "key": key,
-                "answer": sender,
-            },
-            name=f"snapshot-builder-{self._list_id}",
-            daemon=True,
+        request = msgspec.msgpack.encode(
+            BuildRequest(
+                paths=[str(p) for p in paths],
+                list_id=self._list_id,
+                status=status,
+                slots=self._slots,
+                columns=self._columns,
+                path=str(path),
+                key=key,
+            )
         )
-        self._builder = builder
         try:
-            builder.start()
-            sender.close()
+            builder = subprocess.Popen(
+                [sys.executable, "-m", "target_sendgrid_contacts.snapshot_builder"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # a traceback could quote a cell
+                # The installed package, never a same-named folder where the run was started.
+                env={**os.environ, "PYTHONSAFEPATH": "1"},
+            )
+            self._builder = builder
+            if self._cancelled.is_set():  # cancel() ran before the builder was known
+                builder.terminate()
+            output, _ = builder.communicate(request)
             try:
-                answer = receiver.recv()
-            except EOFError:
-                answer = ("error", f"the snapshot builder process ended (exit {builder.exitcode})")
-            builder.join()
+                answer = msgspec.msgpack.decode(output) if output else None
+            except msgspec.DecodeError:
+                answer = None
+            if not isinstance(answer, list) or not answer:
+                ended = f"the snapshot builder process ended (exit {builder.returncode})"
+                answer = ["error", ended]
         except BaseException:
-            path.unlink(missing_ok=True)
+            delete_snapshot_files(path)
             raise
         finally:
-            receiver.close()
             self._builder = None
         kind = answer[0]
         if kind == "ok":
             return answer[1], answer[2]
-        path.unlink(missing_ok=True)
+        delete_snapshot_files(path)
         if kind == "download":
             raise ExportDownloadError(answer[1])
         self._check_cancelled()
         raise ExportError(f"list {self._list_id}: the snapshot could not be built ({answer[1]})")
-
-
-def build_snapshot(
-    *,
-    paths: list[Path],
-    list_id: str,
-    status: dict,
-    slots: dict[str, int],
-    columns: list[str],
-    path: Path,
-    key: bytes,
-    answer: Connection,
-) -> None:
-    """Builder process: parse, hash and store saved export files; answer through ``answer``.
-
-    Sends ``("ok", size, absent columns)``, ``("download", message)`` for a truncated or
-    corrupt file (the parent reads the export again) or ``("error", message)``. Messages carry
-    no email: they come from :func:`read_export_files`.
-
-    Args:
-        paths: The saved export files.
-        list_id: The exported list.
-        status: The ready export's status JSON.
-        slots: Field key to slot number.
-        columns: Export column of each slot.
-        path: SQLite file to fill (kept for the parent).
-        key: The run's hash key.
-        answer: Write end of the pipe to the parent.
-    """
-    try:
-        snapshot = ListSnapshot(path, slots, key=key)
-        try:
-            snapshot.fill(read_export_files(paths, list_id, status), columns)
-        except BaseException:
-            snapshot.close()
-            raise
-        snapshot.dump_lookup()
-        snapshot.detach()
-        answer.send(("ok", snapshot.size, sorted(snapshot.absent)))
-    except ExportDownloadError as exc:
-        answer.send(("download", str(exc)))
-    except Exception as exc:  # noqa: BLE001  (the parent turns it into "no snapshot")
-        answer.send(("error", type(exc).__name__))
-    finally:
-        answer.close()

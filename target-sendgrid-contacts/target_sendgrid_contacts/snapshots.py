@@ -125,8 +125,8 @@ class ListSnapshots:
         self.begin(outcome)
         load = self._loads.get(name)
         if load is not None and not load.ready:
-            prehash = load.hashes.prehash
-            self._waiting.add(name, [(prehash(contact), item, contact) for item, contact in pairs])
+            prehashed = load.hashes.prehash_many([contact for _, contact in pairs])
+            self._waiting.add(name, prehashed, pairs)
             return
         if name in self._waiting:
             yield from self._release(outcome)
@@ -152,29 +152,26 @@ class ListSnapshots:
 
     def _release(self, outcome: ListOutcome) -> Iterator[Sent]:
         snapshot = self.of(outcome)
-        for prehashes, payloads in self._waiting.take(outcome.name):
+        LOGGER.info(
+            "List %s: %d contacts read while its export was read are compared now",
+            outcome.list_id,
+            self._waiting.counts.get(outcome.name, 0),
+        )
+        for prehashed, payloads in self._waiting.take(outcome.name):
             if snapshot.size == 0:
                 yield [decode(payload) for payload in payloads]
                 continue
             lazy = _Decoded(payloads)
-            verdicts = snapshot.compare_prehashed(prehashes, lazy.contact)
-            to_send = []
-            for position, verdict in enumerate(verdicts):
-                if verdict == "unchanged":
-                    outcome.unchanged += 1
-                else:
-                    to_send.append(lazy.pair(position))
-            yield to_send
+            verdicts = snapshot.compare_prehashed(prehashed, lazy.contact)
+            outcome.unchanged += verdicts.count("unchanged")
+            yield [lazy.pair(at) for at, verdict in enumerate(verdicts) if verdict != "unchanged"]
 
     @staticmethod
     def _to_send(outcome: ListOutcome, pairs: Sent, verdicts: list[Comparison]) -> Sent:
-        to_send = []
-        for pair, verdict in zip(pairs, verdicts, strict=True):
-            if verdict == "unchanged":
-                outcome.unchanged += 1
-            else:
-                to_send.append(pair)
-        return to_send
+        outcome.unchanged += verdicts.count("unchanged")
+        return [
+            pair for pair, verdict in zip(pairs, verdicts, strict=True) if verdict != "unchanged"
+        ]
 
     def of(self, outcome: ListOutcome) -> ListSnapshot:
         """The list's snapshot, waiting for its export if it is still being read.

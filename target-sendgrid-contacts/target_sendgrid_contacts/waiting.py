@@ -9,29 +9,27 @@ folder (0700), are created 0600 and deleted once read back.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import msgspec
 
 from target_sendgrid_contacts.items import Item
-from target_sendgrid_contacts.snapshot import Prehash
+from target_sendgrid_contacts.snapshot import Prehashed
 
 MEMORY_LIMIT = 5_000  # contacts kept in memory across all lists; more go to disk
-READ_BACK_BATCH = 10_000
 
-Waiting = tuple[Prehash, Item, dict]  # hashes, the item, the contact to send
-Payload = tuple[Item, dict] | bytes  # in memory, or still encoded (see :func:`decode`)
+Pair = tuple[Item, dict]  # the item, the contact to send
+Payload = Pair | bytes  # in memory, or still encoded (see :func:`decode`)
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
+_HEADER_BYTES = 16  # per part on disk: contacts, then bytes of their encoded lines
 
 
-def decode(payload: Payload) -> tuple[Item, dict]:
+def decode(payload: Payload) -> Pair:
     """The item and contact of a waiting payload.
 
     Args:
@@ -47,7 +45,11 @@ def decode(payload: Payload) -> tuple[Item, dict]:
 
 
 class _Spill:
-    """One list's waiting contacts on disk: hashes in one file, contacts in another."""
+    """One list's waiting contacts on disk: hashes in one file, contacts in another.
+
+    Each part added is written with one C call per file (the hashes as arrays, the contacts as
+    JSON lines) and read back whole; only the lines of contacts to send are ever decoded.
+    """
 
     def __init__(self, stem: Path) -> None:
         self.paths = (stem.with_suffix(".hashes"), stem.with_suffix(".jsonl"))
@@ -56,31 +58,30 @@ class _Spill:
             for path in self.paths
         ]
 
-    def add(self, entries: list[Waiting]) -> None:
-        hashes = array("q")
-        for prehash, _, _ in entries:
-            hashes.extend(prehash)
-        hashes.tofile(self.files[0])
-        self.files[1].write(
-            b"\n".join(_ENCODER.encode((tuple(item), contact)) for _, item, contact in entries)
-            + b"\n"
-        )
+    def add(self, prehashed: Prehashed, pairs: list[Pair]) -> None:
+        # A NamedTuple item encodes as a JSON array: decode() builds it back from the fields.
+        lines = _ENCODER.encode_lines(pairs)
+        hashes = self.files[0]
+        hashes.write(len(pairs).to_bytes(8, "little") + len(lines).to_bytes(8, "little"))
+        prehashed.email_keys.tofile(hashes)
+        prehashed.row_keys.tofile(hashes)
+        hashes.write(prehashed.kinds)
+        self.files[1].write(lines)
 
-    def read(self) -> Iterator[tuple[list[Prehash], list[Payload]]]:
+    def read(self) -> Iterator[tuple[Prehashed, list[Payload]]]:
         self.close()
-        with self.paths[0].open("rb") as hashes_file, self.paths[1].open("rb") as lines:
-            while True:
-                hashes = array("q")
-                with contextlib.suppress(EOFError):  # a last, shorter batch is still read
-                    hashes.fromfile(hashes_file, 3 * READ_BACK_BATCH)
-                if not hashes:
-                    return
-                count = len(hashes) // 3
-                prehashes = [
-                    (hashes[3 * n], hashes[3 * n + 1], hashes[3 * n + 2]) for n in range(count)
-                ]
-                payloads: list[Payload] = [lines.readline().rstrip(b"\n") for _ in range(count)]
-                yield prehashes, payloads
+        with self.paths[0].open("rb") as hashes, self.paths[1].open("rb") as contacts:
+            while header := hashes.read(_HEADER_BYTES):
+                count = int.from_bytes(header[:8], "little")
+                size = int.from_bytes(header[8:], "little")
+                prehashed = Prehashed.new()
+                prehashed.email_keys.fromfile(hashes, count)
+                prehashed.row_keys.fromfile(hashes, count)
+                prehashed.kinds.extend(hashes.read(count))
+                payloads = cast("list[Payload]", contacts.read(size).split(b"\n")[:count])
+                if len(prehashed.kinds) != count or len(payloads) != count:
+                    raise OSError("a waiting contacts file was cut short")
+                yield prehashed, payloads
 
     def close(self) -> None:
         for file in self.files:
@@ -105,7 +106,7 @@ class WaitingContacts:
         """
         self._workdir = Path(workdir)
         self._memory_limit = MEMORY_LIMIT if memory_limit is None else memory_limit
-        self._in_memory: dict[str, list[Waiting]] = {}
+        self._in_memory: dict[str, tuple[Prehashed, list[Pair]]] = {}
         self._held = 0
         self._spills: dict[str, _Spill] = {}
         self._made = 0
@@ -115,26 +116,29 @@ class WaitingContacts:
         """Whether contacts of the list wait."""
         return isinstance(list_name, str) and bool(self.counts.get(list_name))
 
-    def add(self, list_name: str, entries: list[Waiting]) -> None:
+    def add(self, list_name: str, prehashed: Prehashed, pairs: list[Pair]) -> None:
         """Let contacts wait.
 
         Args:
             list_name: Their list.
-            entries: The contacts, hashed for the comparison.
+            prehashed: Their hashes for the comparison (one entry per pair).
+            pairs: ``(item, contact)`` per contact.
         """
-        self.counts[list_name] = self.counts.get(list_name, 0) + len(entries)
-        if list_name in self._spills or self._held + len(entries) > self._memory_limit:
+        self.counts[list_name] = self.counts.get(list_name, 0) + len(pairs)
+        if list_name in self._spills or self._held + len(pairs) > self._memory_limit:
             spill = self._spills.get(list_name)
             if spill is None:
                 self._made += 1
                 spill = _Spill(self._workdir / f"waiting-{self._made}-{os.getpid()}")
                 self._spills[list_name] = spill
-            spill.add(entries)
+            spill.add(prehashed, pairs)
             return
-        self._in_memory.setdefault(list_name, []).extend(entries)
-        self._held += len(entries)
+        held = self._in_memory.setdefault(list_name, (Prehashed.new(), []))
+        held[0].extend(prehashed)
+        held[1].extend(pairs)
+        self._held += len(pairs)
 
-    def take(self, list_name: str) -> Iterator[tuple[list[Prehash], list[Payload]]]:
+    def take(self, list_name: str) -> Iterator[tuple[Prehashed, list[Payload]]]:
         """Hand the list's contacts back, in arrival order, in batches; forget them.
 
         Args:
@@ -144,13 +148,10 @@ class WaitingContacts:
             Batches: the contacts' hashes, and their payloads (see :func:`decode`).
         """
         self.counts.pop(list_name, None)
-        entries = self._in_memory.pop(list_name, [])
-        self._held -= len(entries)
-        if entries:
-            yield (
-                [prehash for prehash, _, _ in entries],
-                [(item, contact) for _, item, contact in entries],
-            )
+        held = self._in_memory.pop(list_name, None)
+        if held is not None:
+            self._held -= len(held[1])
+            yield held[0], list(held[1])
         spill = self._spills.pop(list_name, None)
         if spill is None:
             return

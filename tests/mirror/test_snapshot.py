@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import stat
 
 import pytest
 from target_sendgrid_contacts.sendgrid.exports import ExportDownloadError, ExportFailedError
@@ -246,3 +247,73 @@ def test_two_snapshots_of_one_list_do_not_collide(client, mock_export, tmp_path)
     assert second.count_leavers() == 1
     first.close()
     second.close()
+
+
+def test_every_member_of_a_big_list_is_found_and_the_rest_are_leavers(
+    client, mock_export, tmp_path
+):
+    # Enough members for many key buckets; a few share one email, as SendGrid allows.
+    rows = [member(n) for n in range(6000)]
+    rows += [member(n, CONTACT_ID=f"c-{n}-twin") for n in range(0, 6000, 1000)]
+    mock_export(gz(export_csv(rows)))
+    snap = _load(client, tmp_path)
+    closer = snap._compare_closer
+    # Equal contacts are decided by their row key alone, never field by field from disk.
+    snap._compare_closer = lambda *args: pytest.fail("an equal contact's row key differed")
+    every_field = {"custom_fields": {"e1_T": None, "w2": None}}  # None equals an empty cell
+    verdicts = snap.compare_many([_contact(n, **every_field) for n in range(0, 6000, 2)])
+    assert verdicts == ["unchanged"] * 3000
+    snap._compare_closer = closer
+    assert snap.compare_many([_contact(n) for n in (6000, 6001)]) == ["new", "new"]
+    assert snap.compare(_contact(1, last_name="Renamed")) == "changed"
+    odd = {f"c-{n}" for n in range(3, 6000, 2)}
+    assert snap.count_leavers() == len(odd)
+    assert set(snap.leavers()) == odd  # both twins of an even member were seen
+    snap.close()
+
+
+def test_a_contact_id_with_a_line_break_makes_the_export_unreadable(client, mock_export, tmp_path):
+    # The ids are kept one a line: such an id would shift every leaver after it.
+    mock_export(gz(export_csv([member(1), member(2, CONTACT_ID="c-2\nc-3")])))
+    with pytest.raises(ExportDownloadError, match="line break"):
+        _load(client, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_snapshot_files_are_private_and_hold_no_email(client, mock_export, tmp_path):
+    mock_export(gz(export_csv([member(n, plan="gold") for n in range(50)])))
+    snap = _load(client, tmp_path)
+    files = list(tmp_path.iterdir())
+    assert snap.path in files
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        data = path.read_bytes()
+        assert b"example.com" not in data
+        assert b"gold" not in data
+    snap.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_of_mixed_fields_compares_as_its_contacts_one_by_one(snapshot):
+    contacts = [
+        _contact(1, custom_fields={"e1_T": "gold", "w2": 7}),
+        _contact(2, custom_fields={"e1_T": "silver", "w2": "7"}),
+        _contact(3, custom_fields={"w2": 7.0, "e1_T": "gold"}),
+        {"email": "person4@example.com", "first_name": "First4"},
+        _contact(5, last_name="Other", custom_fields={"e1_T": "gold", "w2": 7}),
+        _contact(9, custom_fields={"e1_T": "gold", "w2": 7}),
+        {"email": "", "first_name": "First1"},
+    ]
+    one_by_one = [snapshot.compare(contact) for contact in contacts]
+    assert one_by_one == ["unchanged", "changed", "unchanged", "unchanged", "changed", "new", "new"]
+    assert snapshot.compare_many(contacts) == one_by_one
+    # One layout throughout: hashed column by column, with the same verdicts.
+    same_layout = [contacts[n] for n in (0, 1, 4, 5)]
+    assert snapshot.compare_many(same_layout) == [snapshot.compare(c) for c in same_layout]
+    # As many fields, not the same ones: contact by contact (a phone number is not compared).
+    phone = {**_contact(2), "phone_number_id": "+1555"}
+    assert snapshot.compare_many([contacts[0], phone]) == ["unchanged", "changed"]
+    # ... and to the very keys of the contact by contact path (else every contact would be
+    # compared field by field: right, but slow).
+    hashes = snapshot.hashes
+    assert hashes.prehash_many(same_layout) == hashes._prehash_each(same_layout)

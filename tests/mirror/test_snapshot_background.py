@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+from array import array
 
 import pytest
 from target_sendgrid_contacts import snapshot_loading, waiting
 from target_sendgrid_contacts.items import Item
+from target_sendgrid_contacts.snapshot import Prehashed
 from target_sendgrid_contacts.waiting import WaitingContacts, decode
 
 from .sync import TargetRunner, list_emails, list_name, singer_input
@@ -22,9 +24,9 @@ def waits(monkeypatch):
     counted: list[int] = []
     real_add = WaitingContacts.add
 
-    def add(self, list_name, items):
-        counted.append(len(items))
-        real_add(self, list_name, items)
+    def add(self, list_name, prehashed, pairs):
+        counted.append(len(pairs))
+        real_add(self, list_name, prehashed, pairs)
 
     monkeypatch.setattr(WaitingContacts, "add", add)
     monkeypatch.setattr(waiting, "MEMORY_LIMIT", 3)  # so most of them wait on disk
@@ -87,39 +89,46 @@ def test_an_export_that_fails_after_input_waited_sends_everyone_and_removes_nobo
     assert list_emails(slow, COHORT) == before | after
 
 
-def _waiting(n: int) -> tuple:
-    item = Item(f"m{n}@example.com", {"email": f"m{n}@example.com"}, "cohort_members", n, {})
-    return (n, -n, 3), item, {"email": item.email}
+def _waiting(*numbers: int) -> tuple[Prehashed, list]:
+    items = [
+        Item(f"m{n}@example.com", {"email": f"m{n}@example.com"}, "cohort_members", n, {})
+        for n in numbers
+    ]
+    prehashed = Prehashed(
+        array("q", numbers), array("q", [-n for n in numbers]), bytearray([3] * len(numbers))
+    )
+    return prehashed, [(item, {"email": item.email}) for item in items]
 
 
-def _numbers(batches) -> list[tuple[int, int]]:
+def _numbers(batches) -> list[tuple[int, int, int]]:
     return [
-        (prehash[0], decode(payload)[0].record_number)
-        for prehashes, payloads in batches
-        for prehash, payload in zip(prehashes, payloads, strict=True)
+        (email_key, row_key, decode(payload)[0].record_number)
+        for prehashed, payloads in batches
+        for email_key, row_key, payload in zip(
+            prehashed.email_keys, prehashed.row_keys, payloads, strict=True
+        )
     ]
 
 
 def test_waiting_contacts_come_back_in_order_and_their_files_are_private_and_deleted(tmp_path):
     store = WaitingContacts(tmp_path, memory_limit=2)
-    store.add("a", [_waiting(1), _waiting(2)])
-    store.add("b", [_waiting(3)])  # past the bound: on disk
-    store.add("a", [_waiting(4), _waiting(5)])
+    store.add("a", *_waiting(1, 2))
+    store.add("b", *_waiting(3))  # past the bound: on disk
+    store.add("a", *_waiting(4, 5))
     files = sorted(tmp_path.iterdir())
     assert files
     assert all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
 
     assert store.lists() == ["a", "b"]
-    assert _numbers(store.take("a")) == [(1, 1), (2, 2), (4, 4), (5, 5)]
-    assert _numbers(store.take("b")) == [(3, 3)]
+    assert _numbers(store.take("a")) == [(n, -n, n) for n in (1, 2, 4, 5)]
+    assert _numbers(store.take("b")) == [(3, -3, 3)]
     assert store.lists() == []
     assert not list(tmp_path.iterdir())
 
 
-def test_many_waiting_contacts_on_disk_come_back_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(waiting, "READ_BACK_BATCH", 7)
+def test_many_waiting_contacts_on_disk_come_back_whole(tmp_path):
     store = WaitingContacts(tmp_path, memory_limit=0)
-    store.add("a", [_waiting(n) for n in range(1, 31)])
-    store.add("a", [_waiting(n) for n in range(31, 51)])
-    assert _numbers(store.take("a")) == [(n, n) for n in range(1, 51)]
+    store.add("a", *_waiting(*range(1, 31)))
+    store.add("a", *_waiting(*range(31, 51)))
+    assert _numbers(store.take("a")) == [(n, -n, n) for n in range(1, 51)]
     assert not list(tmp_path.iterdir())
