@@ -110,19 +110,21 @@ def _line_error(path: Path, number: int, exc: Exception | None, *, ended: bool) 
     return BatchFileError(f"line {number} of batch file {path} {problem}")
 
 
-def _decode_lines(path: Path, first: int, lines: list[bytes], *, ended: bool = True) -> list:
-    """Decode lines (without their newline; ``ended``: each had one) as records."""
+def _decode_block(path: Path, first: int, block: bytes, *, ended: bool = True) -> list:
+    """Decode whole lines (joined by newlines, without the last one) as records."""
+    count = block.count(b"\n") + 1
     try:
-        records = decoder.decode(b"[" + b",".join(lines) + b"]")
+        # Newlines become the commas of one JSON array: no bytes object per line.
+        records = decoder.decode(b"".join((b"[", block.replace(b"\n", b","), b"]")))
     except msgspec.DecodeError:
         records = None  # a bad or blank line: find it line by line, as the message names it
-    if records is not None and len(records) == len(lines):
+    if records is not None and len(records) == count:
         for offset, record in enumerate(records):
             if type(record) is not dict:
                 raise _line_error(path, first + offset, None, ended=True)
         return records
     records = []
-    for offset, line in enumerate(lines):
+    for offset, line in enumerate(block.split(b"\n")):
         if not line.strip():
             continue
         try:
@@ -155,15 +157,19 @@ def read_records(path: Path, compression: str) -> Iterator[dict]:
     rest = b""
     try:
         for chunk in _chunks(path, compression):
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            if lines:
-                records = _decode_lines(path, number + 1, lines)
-                number += len(lines)
-                yield from records
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1 :]
+            block = data[:cut]
+            records = _decode_block(path, number + 1, block)
+            number += block.count(b"\n") + 1
+            yield from records
         if rest:
             number += 1
-            yield from _decode_lines(path, number, [rest], ended=False)
+            yield from _decode_block(path, number, rest, ended=False)
     except (OSError, EOFError, zlib.error) as exc:
         # gzip raises BadGzipFile (an OSError) or EOFError; the text names no content.
         raise BatchFileError(

@@ -2,10 +2,11 @@
 
 Each list keeps an open-addressing table of 64-bit hashes of the emails it received (12 bytes
 a slot, at most 70% full, doubled when full: 48 MB at 2,000,000 contacts, plus 8 bytes a
-contact of file offsets); the description of each record kept is appended to a file on disk and
-read back only when a duplicate names it. Hashes are Python's per-process keyed string hash, so
-nothing stored outlives the run or reveals an address; a collision (odds about 1e-7 at
-2,000,000 emails) would reject one valid contact as a duplicate, which the rejects file shows.
+contact of file offsets); what describes each record kept (stream, number, keys) is appended to
+a file on disk and made into text only when a duplicate names it. Hashes are Python's
+per-process keyed string hash, so nothing stored outlives the run or reveals an address; a
+collision (odds about 1e-7 at 2,000,000 emails) would reject one valid contact as a
+duplicate, which the rejects file shows.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
+from target_sendgrid_contacts.items import Item, describe
+
 _INITIAL_SLOTS = 1 << 15
 _MAX_LOAD = 0.7
 _GROWTH = 2
+# Key values whose text is the same after a msgpack round trip (a datetime's or a Decimal's
+# would not be): other records are described as text at once.
+_ROUND_TRIP = frozenset({str, int, bool, type(None)})
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder()
 
 
 class _HashTable:
@@ -87,14 +97,16 @@ class SeenEmails:
         self._file = path.open("w+b")
         self._offsets = array("Q", [0])  # row n's description spans offsets[n-1]..offsets[n]
 
-    def first_seen(self, list_name: str, items: Sequence[tuple[str, str]]) -> dict[int, str]:
-        """Record a batch of (email, origin) for a list and report the repeats.
+    def first_seen(self, list_name: str, items: Sequence[Item]) -> dict[int, str]:
+        """Record a batch of items for a list and report the repeats.
 
         The first occurrence (in this batch or an earlier one) is kept; later ones are repeats.
+        What describes each kept record is written as data (stream, number, keys), and made
+        into text only when a repeat names it: most records are never named.
 
         Args:
             list_name: Destination list.
-            items: ``(normalised email, description of the record)`` in arrival order.
+            items: Items (normalised email first) in arrival order.
 
         Returns:
             Position in ``items`` of each repeat, mapped to the description of the record kept.
@@ -106,26 +118,36 @@ class SeenEmails:
         row = len(offsets) - 1
         end = offsets[-1]
         add = table.get_or_add
-        chunks: list[bytes] = []
+        buffer = bytearray()
+        encode = _ENCODER.encode_into
+        mark = offsets.append
         repeats: dict[int, int] = {}
-        for position, (email, origin) in enumerate(items):
-            kept = add(_key(email), row + 1)
+        for position, item in enumerate(items):
+            kept = add(_key(item[0]), row + 1)
             if kept:
                 repeats[position] = kept
                 continue
             row += 1
-            text = origin.encode()
-            end += len(text)
-            offsets.append(end)
-            chunks.append(text)
+            for value in item[4].values():
+                if type(value) not in _ROUND_TRIP:
+                    encode(item.origin(), buffer, -1)  # its text, as written, for odd keys
+                    break
+            else:
+                try:
+                    encode(item[2:], buffer, -1)  # stream, record number, keys
+                except OverflowError:  # an integer key beyond 64 bits
+                    del buffer[offsets[-1] - end :]  # what the encoder wrote before it failed
+                    encode(item.origin(), buffer, -1)
+            mark(end + len(buffer))
         self._file.seek(0, 2)
-        self._file.write(b"".join(chunks))
+        self._file.write(buffer)
         return {position: self._origin(kept) for position, kept in repeats.items()}
 
     def _origin(self, row: int) -> str:
         start, end = self._offsets[row - 1], self._offsets[row]
         self._file.seek(start)
-        return self._file.read(end - start).decode()
+        found = _DECODER.decode(self._file.read(end - start))
+        return found if type(found) is str else describe(*found)
 
     def origin_of(self, list_name: str, email: str) -> str | None:
         """Return the description of the record that brought an email to a list.

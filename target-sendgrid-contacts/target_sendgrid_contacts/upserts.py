@@ -230,7 +230,7 @@ class Uploader:
             self._wait_for_room()
             # Set aside now (on disk when large): only a refusal or an errored job reads it
             # back, and the items need not stay in memory while the body is on its way.
-            kept = self._parts.keep(to_send[body.first : body.first + body.count])
+            kept = self._parts.keep(to_send[body.first : body.first + body.count], body.body)
             self._puts.append(
                 _Put(self._sender.submit(body.body), outcome, list_id, kept, body.body, round_)
             )
