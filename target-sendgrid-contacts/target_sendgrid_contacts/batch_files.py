@@ -7,6 +7,7 @@ checks the encoding, yields their records and removes the files, which hold pers
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -138,21 +139,24 @@ def _decode_block(path: Path, first: int, block: bytes, *, ended: bool = True) -
 
 
 def read_records(path: Path, compression: str) -> Iterator[dict]:
-    """Yield the records of one batch file, one JSON object a line.
+    """The records of one batch file, one JSON object a line, in order.
 
-    Values decode as in RECORD messages (numbers with a fraction as Decimal).
+    Values decode as in RECORD messages (numbers with a fraction as Decimal). Records come a
+    decoded chunk at a time (``chain``: no generator step a record).
 
     Args:
         path: The file.
         compression: ``gzip`` or ``""``.
 
-    Yields:
-        Each record.
-
-    Raises:
-        BatchFileError: The file is not gzip, is cut short, or a line is not a JSON object;
-            the error names the file and line, never the content.
+    Returns:
+        An iterator of the records; iterating raises :class:`BatchFileError` when the file is
+        not gzip, is cut short, or a line is not a JSON object (the error names the file and
+        line, never the content).
     """
+    return itertools.chain.from_iterable(_record_lists(path, compression))
+
+
+def _record_lists(path: Path, compression: str) -> Iterator[list[dict]]:
     number = 0  # lines decoded so far
     rest = b""
     try:
@@ -166,10 +170,10 @@ def read_records(path: Path, compression: str) -> Iterator[dict]:
             block = data[:cut]
             records = _decode_block(path, number + 1, block)
             number += block.count(b"\n") + 1
-            yield from records
+            yield records
         if rest:
             number += 1
-            yield from _decode_block(path, number, rest, ended=False)
+            yield _decode_block(path, number, rest, ended=False)
     except (OSError, EOFError, zlib.error) as exc:
         # gzip raises BadGzipFile (an OSError) or EOFError; the text names no content.
         raise BatchFileError(

@@ -201,6 +201,7 @@ def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     process = sink.process_record
     tally = sink.tally_record_read
     sdc_free = SDC_COLUMNS.isdisjoint
+    sdc_unknown = sdc_free(known)  # the schema declares no metadata column
     taken = counted = 0  # counted: records in the SDK's tallies and record counter
     # BatchSink's context is the pending batch's, made when a record finds none (after a drain).
     batch_context = type(sink)._get_context is BatchSink._get_context
@@ -209,9 +210,14 @@ def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     room = sink.max_size - sink.current_size
     try:
         for record in records:
-            if not sdc_free(record):
-                sink._remove_sdc_metadata_from_record(record)
-            if not known >= record.keys() or (dates and not dates.parse(record)):
+            # Only known fields (the common case): no metadata column either, when the schema
+            # has none, so the SDK's two checks are one.
+            if not (sdc_unknown and known >= record.keys()):
+                if not sdc_free(record):
+                    sink._remove_sdc_metadata_from_record(record)
+                if not known >= record.keys() or (dates and not dates.parse(record)):
+                    sink._validate_and_parse(record)
+            elif dates and not dates.parse(record):
                 sink._validate_and_parse(record)
             for key in keys:
                 if key not in record:

@@ -11,8 +11,10 @@ duplicate, which the rejects file shows.
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Sequence
+from operator import itemgetter, methodcaller
 from pathlib import Path
 
 import msgspec
@@ -27,6 +29,9 @@ _GROWTH = 2
 _ROUND_TRIP = frozenset({str, int, bool, type(None)})
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder()
+_EMAIL, _KEYS = itemgetter(0), itemgetter(4)  # Item.email, Item.keys
+_VALUES = methodcaller("values")
+_chain = itertools.chain.from_iterable
 
 
 class _HashTable:
@@ -59,6 +64,40 @@ class _HashTable:
                     self._grow()
                 return 0
             slot = (slot + 1) & mask
+
+    def add_all(self, keys: list[int], row: int) -> dict[int, int]:
+        """Store each new key with the next row number after ``row``; report the repeats.
+
+        The probing of :meth:`get_or_add`, inlined for a whole batch (one call, not one a key).
+
+        Args:
+            keys: Non-zero hashes in arrival order.
+            row: The last row number used so far.
+
+        Returns:
+            Position in ``keys`` of each key already stored, mapped to its row.
+        """
+        repeats: dict[int, int] = {}
+        table, rows, mask = self.keys, self.rows, self.mask
+        used, limit = self._used, self._limit
+        for position, key in enumerate(keys):
+            slot = key & mask
+            while (found := table[slot]) and found != key:
+                slot = (slot + 1) & mask
+            if found:
+                repeats[position] = rows[slot]
+                continue
+            row += 1
+            table[slot] = key
+            rows[slot] = row
+            used += 1
+            if used > limit:
+                self._used = used
+                self._grow()
+                table, rows, mask = self.keys, self.rows, self.mask
+                used, limit = self._used, self._limit
+        self._used = used
+        return repeats
 
     def find(self, key: int) -> int:
         """Return the row stored for ``key``, or 0."""
@@ -115,23 +154,22 @@ class SeenEmails:
         if table is None:
             table = self._tables[list_name] = _HashTable()
         offsets = self._offsets
-        row = len(offsets) - 1
         end = offsets[-1]
-        add = table.get_or_add
+        keys = list(map(hash, map(_EMAIL, items)))
+        if 0 in keys:  # 0 marks an empty slot
+            keys = [key or 1 for key in keys]
+        repeats = table.add_all(keys, len(offsets) - 1)
         buffer = bytearray()
         encode = _ENCODER.encode_into
         mark = offsets.append
-        repeats: dict[int, int] = {}
+        # One C-level pass over every key value: usually all round-trip, and no item needs
+        # checking on its own.
+        plain = _ROUND_TRIP.issuperset(map(type, _chain(map(_VALUES, map(_KEYS, items)))))
         for position, item in enumerate(items):
-            kept = add(_key(item[0]), row + 1)
-            if kept:
-                repeats[position] = kept
+            if position in repeats:
                 continue
-            row += 1
-            for value in item[4].values():
-                if type(value) not in _ROUND_TRIP:
-                    encode(item.origin(), buffer, -1)  # its text, as written, for odd keys
-                    break
+            if not plain and not _ROUND_TRIP.issuperset(map(type, item[4].values())):
+                encode(item.origin(), buffer, -1)  # its text, as written, for odd keys
             else:
                 try:
                     encode(item[2:], buffer, -1)  # stream, record number, keys
