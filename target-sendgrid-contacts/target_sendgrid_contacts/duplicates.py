@@ -110,11 +110,22 @@ class _HashTable:
         return 0
 
     def _grow(self) -> None:
-        old_keys, old_rows = self.keys, self.rows
+        old_keys, old_rows, used = self.keys, self.rows, self._used
         self._empty(len(old_keys) * _GROWTH)
-        for key, row in zip(old_keys, old_rows, strict=True):
-            if key:
-                self.get_or_add(key, row)
+        table, rows, mask = self.keys, self.rows, self.mask
+        # Stored keys are distinct: each needs only an empty slot (no comparison, no call).
+        live = zip(
+            itertools.compress(old_keys, old_keys),
+            itertools.compress(old_rows, old_keys),
+            strict=True,
+        )
+        for key, row in live:
+            slot = key & mask
+            while table[slot]:
+                slot = (slot + 1) & mask
+            table[slot] = key
+            rows[slot] = row
+        self._used = used
 
 
 def _key(email: str) -> int:

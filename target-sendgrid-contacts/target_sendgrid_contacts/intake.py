@@ -28,6 +28,8 @@ IGNORED_STREAMS = frozenset({"cohorts"})
 
 Batch = dict[str, list[Item]]  # valid contacts per list name, in arrival order
 TakeFiles = Callable[[str, object, object], None]
+# Item(...) runs the NamedTuple's Python-level __new__; the tuple's own is a third the cost.
+_new_tuple = tuple.__new__
 
 
 def key_reader(names: tuple[str, ...]) -> Callable[[Mapping], dict]:
@@ -198,7 +200,8 @@ class ContactIntake(_Files):
             queue = self._queued.get(list_name)
             if queue is None:
                 queue = self._queued[list_name] = []
-            queue.append(Item(contact["email"], contact, self.stream, self._record_number, keys))
+            fields = (contact["email"], contact, self.stream, self._record_number, keys)
+            queue.append(_new_tuple(Item, fields))
         self._ledger.records_read += 1
         if self._ledger.records_read & 0x3FF == 0:
             self._run.progress()
