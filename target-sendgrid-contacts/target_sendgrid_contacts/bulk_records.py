@@ -26,6 +26,8 @@ from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import BatchSink, Sink
 
+from target_sendgrid_contacts.sinks import ForwardingSink
+
 if TYPE_CHECKING:
     from singer_sdk import Target
 
@@ -199,6 +201,8 @@ def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     keys = tuple(sink.key_properties or ())
     counter = sink.record_counter_metric
     process = sink.process_record
+    # ForwardingSink.process_record only hands the record to its intake: one call less.
+    take = sink.intake.take if type(sink).process_record is ForwardingSink.process_record else None
     tally = sink.tally_record_read
     sdc_free = SDC_COLUMNS.isdisjoint
     sdc_unknown = sdc_free(known)  # the schema declares no metadata column
@@ -226,7 +230,10 @@ def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
                 context = sink._get_context(record)
             elif not batch_context:
                 context = {}  # Sink._get_context: a fresh empty context each record
-            process(record, context)
+            if take is not None:
+                take(record)
+            else:
+                process(record, context)
             taken += 1
             room -= 1
             if room <= 0:
