@@ -28,6 +28,8 @@ from singer_sdk.sinks import BatchSink, Sink
 
 from target_sendgrid_contacts.sinks import ForwardingSink
 
+_FORWARD = ForwardingSink.process_record
+
 if TYPE_CHECKING:
     from singer_sdk import Target
 
@@ -202,7 +204,9 @@ def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     counter = sink.record_counter_metric
     process = sink.process_record
     # ForwardingSink.process_record only hands the record to its intake: one call less.
-    take = sink.intake.take if type(sink).process_record is ForwardingSink.process_record else None
+    take = None
+    if isinstance(sink, ForwardingSink) and type(sink).process_record is _FORWARD:
+        take = sink.intake.take
     tally = sink.tally_record_read
     sdc_free = SDC_COLUMNS.isdisjoint
     sdc_unknown = sdc_free(known)  # the schema declares no metadata column
