@@ -7,6 +7,7 @@ checks the encoding, yields their records and removes the files, which hold pers
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -92,8 +93,10 @@ def check_present(paths: list[Path]) -> None:
 
 
 # Decompressed bytes decoded per step: a whole chunk of lines is one msgspec call (as a JSON
-# array), so no Python runs per line; memory stays bounded whatever the file size.
-CHUNK_BYTES = 1 << 20
+# array), so no Python runs per line; memory stays bounded whatever the file size. Small enough
+# (~100 records) that a chunk's records are still in the CPU cache when they are taken in and
+# freed: 32 KB reads 1.8 us a record where 1 MB took 2.6, and mapping them is faster too.
+CHUNK_BYTES = 1 << 15
 
 
 def _chunks(path: Path, compression: str) -> Iterator[bytes]:
@@ -110,19 +113,21 @@ def _line_error(path: Path, number: int, exc: Exception | None, *, ended: bool) 
     return BatchFileError(f"line {number} of batch file {path} {problem}")
 
 
-def _decode_lines(path: Path, first: int, lines: list[bytes], *, ended: bool = True) -> list:
-    """Decode lines (without their newline; ``ended``: each had one) as records."""
+def _decode_block(path: Path, first: int, block: bytes, *, ended: bool = True) -> list:
+    """Decode whole lines (joined by newlines, without the last one) as records."""
+    count = block.count(b"\n") + 1
     try:
-        records = decoder.decode(b"[" + b",".join(lines) + b"]")
+        # Newlines become the commas of one JSON array: no bytes object per line.
+        records = decoder.decode(b"".join((b"[", block.replace(b"\n", b","), b"]")))
     except msgspec.DecodeError:
         records = None  # a bad or blank line: find it line by line, as the message names it
-    if records is not None and len(records) == len(lines):
+    if records is not None and len(records) == count:
         for offset, record in enumerate(records):
             if type(record) is not dict:
                 raise _line_error(path, first + offset, None, ended=True)
         return records
     records = []
-    for offset, line in enumerate(lines):
+    for offset, line in enumerate(block.split(b"\n")):
         if not line.strip():
             continue
         try:
@@ -136,34 +141,41 @@ def _decode_lines(path: Path, first: int, lines: list[bytes], *, ended: bool = T
 
 
 def read_records(path: Path, compression: str) -> Iterator[dict]:
-    """Yield the records of one batch file, one JSON object a line.
+    """The records of one batch file, one JSON object a line, in order.
 
-    Values decode as in RECORD messages (numbers with a fraction as Decimal).
+    Values decode as in RECORD messages (numbers with a fraction as Decimal). Records come a
+    decoded chunk at a time (``chain``: no generator step a record).
 
     Args:
         path: The file.
         compression: ``gzip`` or ``""``.
 
-    Yields:
-        Each record.
-
-    Raises:
-        BatchFileError: The file is not gzip, is cut short, or a line is not a JSON object;
-            the error names the file and line, never the content.
+    Returns:
+        An iterator of the records; iterating raises :class:`BatchFileError` when the file is
+        not gzip, is cut short, or a line is not a JSON object (the error names the file and
+        line, never the content).
     """
+    return itertools.chain.from_iterable(_record_lists(path, compression))
+
+
+def _record_lists(path: Path, compression: str) -> Iterator[list[dict]]:
     number = 0  # lines decoded so far
     rest = b""
     try:
         for chunk in _chunks(path, compression):
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            if lines:
-                records = _decode_lines(path, number + 1, lines)
-                number += len(lines)
-                yield from records
+            data = rest + chunk if rest else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            rest = data[cut + 1 :]
+            block = data[:cut]
+            records = _decode_block(path, number + 1, block)
+            number += block.count(b"\n") + 1
+            yield records
         if rest:
             number += 1
-            yield from _decode_lines(path, number, [rest], ended=False)
+            yield _decode_block(path, number, rest, ended=False)
     except (OSError, EOFError, zlib.error) as exc:
         # gzip raises BadGzipFile (an OSError) or EOFError; the text names no content.
         raise BatchFileError(

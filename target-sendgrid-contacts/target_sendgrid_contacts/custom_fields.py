@@ -28,6 +28,8 @@ class CustomFields:
 
     Attributes:
         created_at: When this run created fields (monotonic clock), else None.
+        mapped_by_id: Every contact is mapped with its custom fields keyed by id (all fields
+            existed before the run, or none is configured): :meth:`with_ids` returns it as is.
     """
 
     def __init__(
@@ -60,6 +62,9 @@ class CustomFields:
                 f"SendGrid has no custom field {', '.join(map(repr, missing))}: create it, or "
                 "set create_missing_custom_fields"
             )
+        first = next(iter(self._configured), None)
+        # Every contact is then mapped with its fields keyed by id: with_ids has nothing to do.
+        self.mapped_by_id = first is None or (not missing and self._key_for(first) != first)
 
     def keyed_for(self, mapper: ContactMapper) -> ContactMapper:
         """Have a mapper key fields by id as soon as this run created the missing ones.

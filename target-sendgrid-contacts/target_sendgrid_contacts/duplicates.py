@@ -2,21 +2,36 @@
 
 Each list keeps an open-addressing table of 64-bit hashes of the emails it received (12 bytes
 a slot, at most 70% full, doubled when full: 48 MB at 2,000,000 contacts, plus 8 bytes a
-contact of file offsets); the description of each record kept is appended to a file on disk and
-read back only when a duplicate names it. Hashes are Python's per-process keyed string hash, so
-nothing stored outlives the run or reveals an address; a collision (odds about 1e-7 at
-2,000,000 emails) would reject one valid contact as a duplicate, which the rejects file shows.
+contact of file offsets); what describes each record kept (stream, number, keys) is appended to
+a file on disk and made into text only when a duplicate names it. Hashes are Python's
+per-process keyed string hash, so nothing stored outlives the run or reveals an address; a
+collision (odds about 1e-7 at 2,000,000 emails) would reject one valid contact as a
+duplicate, which the rejects file shows.
 """
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Sequence
+from operator import itemgetter, methodcaller
 from pathlib import Path
+
+import msgspec
+
+from target_sendgrid_contacts.items import Item, describe
 
 _INITIAL_SLOTS = 1 << 15
 _MAX_LOAD = 0.7
 _GROWTH = 2
+# Key values whose text is the same after a msgpack round trip (a datetime's or a Decimal's
+# would not be): other records are described as text at once.
+_ROUND_TRIP = frozenset({str, int, bool, type(None)})
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder()
+_EMAIL, _KEYS = itemgetter(0), itemgetter(4)  # Item.email, Item.keys
+_VALUES = methodcaller("values")
+_chain = itertools.chain.from_iterable
 
 
 class _HashTable:
@@ -50,6 +65,40 @@ class _HashTable:
                 return 0
             slot = (slot + 1) & mask
 
+    def add_all(self, keys: list[int], row: int) -> dict[int, int]:
+        """Store each new key with the next row number after ``row``; report the repeats.
+
+        The probing of :meth:`get_or_add`, inlined for a whole batch (one call, not one a key).
+
+        Args:
+            keys: Non-zero hashes in arrival order.
+            row: The last row number used so far.
+
+        Returns:
+            Position in ``keys`` of each key already stored, mapped to its row.
+        """
+        repeats: dict[int, int] = {}
+        table, rows, mask = self.keys, self.rows, self.mask
+        used, limit = self._used, self._limit
+        for position, key in enumerate(keys):
+            slot = key & mask
+            while (found := table[slot]) and found != key:
+                slot = (slot + 1) & mask
+            if found:
+                repeats[position] = rows[slot]
+                continue
+            row += 1
+            table[slot] = key
+            rows[slot] = row
+            used += 1
+            if used > limit:
+                self._used = used
+                self._grow()
+                table, rows, mask = self.keys, self.rows, self.mask
+                used, limit = self._used, self._limit
+        self._used = used
+        return repeats
+
     def find(self, key: int) -> int:
         """Return the row stored for ``key``, or 0."""
         keys = self.keys
@@ -61,11 +110,22 @@ class _HashTable:
         return 0
 
     def _grow(self) -> None:
-        old_keys, old_rows = self.keys, self.rows
+        old_keys, old_rows, used = self.keys, self.rows, self._used
         self._empty(len(old_keys) * _GROWTH)
-        for key, row in zip(old_keys, old_rows, strict=True):
-            if key:
-                self.get_or_add(key, row)
+        table, rows, mask = self.keys, self.rows, self.mask
+        # Stored keys are distinct: each needs only an empty slot (no comparison, no call).
+        live = zip(
+            itertools.compress(old_keys, old_keys),
+            itertools.compress(old_rows, old_keys),
+            strict=True,
+        )
+        for key, row in live:
+            slot = key & mask
+            while table[slot]:
+                slot = (slot + 1) & mask
+            table[slot] = key
+            rows[slot] = row
+        self._used = used
 
 
 def _key(email: str) -> int:
@@ -87,14 +147,16 @@ class SeenEmails:
         self._file = path.open("w+b")
         self._offsets = array("Q", [0])  # row n's description spans offsets[n-1]..offsets[n]
 
-    def first_seen(self, list_name: str, items: Sequence[tuple[str, str]]) -> dict[int, str]:
-        """Record a batch of (email, origin) for a list and report the repeats.
+    def first_seen(self, list_name: str, items: Sequence[Item]) -> dict[int, str]:
+        """Record a batch of items for a list and report the repeats.
 
         The first occurrence (in this batch or an earlier one) is kept; later ones are repeats.
+        What describes each kept record is written as data (stream, number, keys), and made
+        into text only when a repeat names it: most records are never named.
 
         Args:
             list_name: Destination list.
-            items: ``(normalised email, description of the record)`` in arrival order.
+            items: Items (normalised email first) in arrival order.
 
         Returns:
             Position in ``items`` of each repeat, mapped to the description of the record kept.
@@ -103,29 +165,38 @@ class SeenEmails:
         if table is None:
             table = self._tables[list_name] = _HashTable()
         offsets = self._offsets
-        row = len(offsets) - 1
         end = offsets[-1]
-        add = table.get_or_add
-        chunks: list[bytes] = []
-        repeats: dict[int, int] = {}
-        for position, (email, origin) in enumerate(items):
-            kept = add(_key(email), row + 1)
-            if kept:
-                repeats[position] = kept
+        keys = list(map(hash, map(_EMAIL, items)))
+        if 0 in keys:  # 0 marks an empty slot
+            keys = [key or 1 for key in keys]
+        repeats = table.add_all(keys, len(offsets) - 1)
+        buffer = bytearray()
+        encode = _ENCODER.encode_into
+        mark = offsets.append
+        # One C-level pass over every key value: usually all round-trip, and no item needs
+        # checking on its own.
+        plain = _ROUND_TRIP.issuperset(map(type, _chain(map(_VALUES, map(_KEYS, items)))))
+        for position, item in enumerate(items):
+            if position in repeats:
                 continue
-            row += 1
-            text = origin.encode()
-            end += len(text)
-            offsets.append(end)
-            chunks.append(text)
+            if not plain and not _ROUND_TRIP.issuperset(map(type, item[4].values())):
+                encode(item.origin(), buffer, -1)  # its text, as written, for odd keys
+            else:
+                try:
+                    encode(item[2:], buffer, -1)  # stream, record number, keys
+                except OverflowError:  # an integer key beyond 64 bits
+                    del buffer[offsets[-1] - end :]  # what the encoder wrote before it failed
+                    encode(item.origin(), buffer, -1)
+            mark(end + len(buffer))
         self._file.seek(0, 2)
-        self._file.write(b"".join(chunks))
+        self._file.write(buffer)
         return {position: self._origin(kept) for position, kept in repeats.items()}
 
     def _origin(self, row: int) -> str:
         start, end = self._offsets[row - 1], self._offsets[row]
         self._file.seek(start)
-        return self._file.read(end - start).decode()
+        found = _DECODER.decode(self._file.read(end - start))
+        return found if type(found) is str else describe(*found)
 
     def origin_of(self, list_name: str, email: str) -> str | None:
         """Return the description of the record that brought an email to a list.

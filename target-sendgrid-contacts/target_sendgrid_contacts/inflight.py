@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from array import array
+from operator import itemgetter
 from pathlib import Path
 
 import msgspec
@@ -16,6 +18,13 @@ Sent = list[tuple[Item, dict]]
 _ENCODER = msgspec.msgpack.Encoder()
 # Items are NamedTuples: msgspec writes and reads them as arrays in C, with no Python loop.
 _DECODER = msgspec.msgpack.Decoder(Sent)
+# A part spilled with its request body: the body holds the contacts exactly as sent, so only
+# what names each record is encoded (the contacts are not walked a second time).
+_Named = tuple[list[str], bytes, list[dict]]  # streams, record numbers ("q" array), keys
+_NAMED_DECODER = msgspec.msgpack.Decoder(_Named)
+_BODY_DECODER = msgspec.json.Decoder()
+_HEADER_BYTES = 8
+_ITEM, _STREAM, _NUMBER, _KEYS = itemgetter(0), itemgetter(2), itemgetter(3), itemgetter(4)
 
 
 class KeptPart:
@@ -25,10 +34,13 @@ class KeptPart:
         count: How many contacts the request carried.
     """
 
-    def __init__(self, count: int, part: Sent | None, path: Path | None) -> None:
+    def __init__(
+        self, count: int, part: Sent | None, path: Path | None, *, with_body: bool = False
+    ) -> None:
         self.count = count
         self._part = part
         self._path = path
+        self.with_body = with_body  # the file holds the request body (see SentParts.keep)
 
     @property
     def in_memory(self) -> bool:
@@ -53,11 +65,13 @@ class SentParts:
         self._in_memory = 0
         self._numbers = itertools.count(1)
 
-    def keep(self, part: Sent) -> KeptPart:
+    def keep(self, part: Sent, body: bytes | None = None) -> KeptPart:
         """Set a request's contacts aside until its job ends.
 
         Args:
             part: Items with the exact contact dict sent.
+            body: The request body that carries exactly these contacts, in this order (a
+                spilled part then stores the body and what names each record).
 
         Returns:
             The handle to :meth:`load` or :meth:`drop` them by.
@@ -66,8 +80,23 @@ class SentParts:
             self._in_memory += len(part)
             return KeptPart(len(part), part, None)
         path = self._directory / f"pending-{next(self._numbers)}.msgpack"
-        path.write_bytes(_ENCODER.encode(part))
-        return KeptPart(len(part), None, path)
+        if body is None:
+            path.write_bytes(_ENCODER.encode(part))
+            return KeptPart(len(part), None, path)
+        # C-level passes over the items only (map with itemgetter): no Python frame a contact.
+        items = list(map(_ITEM, part))
+        named = _ENCODER.encode(
+            (
+                list(map(_STREAM, items)),
+                array("q", map(_NUMBER, items)).tobytes(),
+                list(map(_KEYS, items)),
+            )
+        )
+        with path.open("wb") as spilled:
+            spilled.write(len(named).to_bytes(_HEADER_BYTES, "little"))
+            spilled.write(named)
+            spilled.write(body)
+        return KeptPart(len(part), None, path, with_body=True)
 
     def load(self, kept: KeptPart) -> Sent:
         """The contacts set aside (read back from disk when they were spilled).
@@ -80,7 +109,21 @@ class SentParts:
         """
         if kept._part is not None:
             return kept._part
-        return _DECODER.decode(kept._path.read_bytes()) if kept._path else []
+        if kept._path is None:
+            return []
+        data = kept._path.read_bytes()
+        if not kept.with_body:
+            return _DECODER.decode(data)
+        size = int.from_bytes(data[:_HEADER_BYTES], "little")
+        streams, numbers, keys = _NAMED_DECODER.decode(data[_HEADER_BYTES : _HEADER_BYTES + size])
+        contacts = _BODY_DECODER.decode(data[_HEADER_BYTES + size :])["contacts"]
+        # The item's own contact is the one sent (the same values; ids for field names).
+        return [
+            (Item(contact["email"], contact, stream, number, key), contact)
+            for contact, stream, number, key in zip(
+                contacts, streams, array("q", numbers), keys, strict=True
+            )
+        ]
 
     def drop(self, kept: KeptPart) -> None:
         """Forget the contacts (their job ended and was accounted for).

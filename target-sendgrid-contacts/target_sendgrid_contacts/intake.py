@@ -28,6 +28,28 @@ IGNORED_STREAMS = frozenset({"cohorts"})
 
 Batch = dict[str, list[Item]]  # valid contacts per list name, in arrival order
 TakeFiles = Callable[[str, object, object], None]
+# Item(...) runs the NamedTuple's Python-level __new__; the tuple's own is a third the cost.
+_new_tuple = tuple.__new__
+
+
+def key_reader(names: tuple[str, ...]) -> Callable[[Mapping], dict]:
+    """A function giving a record's key properties (None when absent), in ``names`` order.
+
+    Args:
+        names: The stream's key properties.
+
+    Returns:
+        The reader: a dict display for up to two keys (half the cost of a comprehension).
+    """
+    if not names:
+        return lambda _record: {}
+    if len(names) == 1:
+        (only,) = names
+        return lambda record: {only: record.get(only)}
+    if len(names) == 2:  # cohort_members: cohort_id, amplitude_id
+        first, second = names
+        return lambda record: {first: record.get(first), second: record.get(second)}
+    return lambda record: {name: record.get(name) for name in names}
 
 
 class InvalidEmailStop(Exception):
@@ -121,7 +143,7 @@ class ContactIntake(_Files):
         self.stream = stream
         self._namer = namer
         self._mapper = mapper
-        self._keys = tuple(key_properties or ())
+        self._keys_of = key_reader(tuple(key_properties or ()))
         self._has_cohort = has_cohort
         self._ledger = ledger
         self._tracker = tracker
@@ -170,7 +192,7 @@ class ContactIntake(_Files):
         if cohort_id is not None:
             self._tracker.records[cohort_id] += 1
         outcome.received += 1
-        keys = {k: record.get(k) for k in self._keys}
+        keys = self._keys_of(record)
         contact = self._mapper.map_contact(record, outcome.truncated, outcome.unconvertible)
         if isinstance(contact, Mapped):
             self._reject(outcome, contact, keys, self._mapper.raw_values(record))
@@ -178,7 +200,8 @@ class ContactIntake(_Files):
             queue = self._queued.get(list_name)
             if queue is None:
                 queue = self._queued[list_name] = []
-            queue.append(Item(contact["email"], contact, self.stream, self._record_number, keys))
+            fields = (contact["email"], contact, self.stream, self._record_number, keys)
+            queue.append(_new_tuple(Item, fields))
         self._ledger.records_read += 1
         if self._ledger.records_read & 0x3FF == 0:
             self._run.progress()

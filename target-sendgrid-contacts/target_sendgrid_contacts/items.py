@@ -29,10 +29,23 @@ class Item(NamedTuple):
         Returns:
             E.g. ``cohort_members record #12 (cohort_id=abc, amplitude_id=7)``.
         """
-        keys = self.keys
-        if not keys:
-            return f"{self.stream} record #{self.record_number}"
-        return _template(tuple(keys)).format(self.stream, self.record_number, *keys.values())
+        return describe(self.stream, self.record_number, self.keys)
+
+
+def describe(stream: str, record_number: int, keys: dict) -> str:
+    """Describe a record as :meth:`Item.origin` does (from its parts, e.g. read back from disk).
+
+    Args:
+        stream: Stream of the record.
+        record_number: Position of the record in its stream.
+        keys: The record's key properties.
+
+    Returns:
+        E.g. ``cohort_members record #12 (cohort_id=abc, amplitude_id=7)``.
+    """
+    if not keys:
+        return f"{stream} record #{record_number}"
+    return _template(tuple(keys)).format(stream, record_number, *keys.values())
 
 
 @functools.lru_cache(maxsize=64)

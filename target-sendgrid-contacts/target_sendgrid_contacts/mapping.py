@@ -81,6 +81,42 @@ def compile_path(keys: tuple[str, ...]) -> Callable[[Mapping], object]:
     return lambda record: get_path(record, keys)
 
 
+def path_values(paths: list[tuple[str, ...]]) -> Callable[[Mapping], list]:
+    """Return a reader of several dotted paths at once (each as :func:`get_path` reads it).
+
+    Args:
+        paths: Keys from :func:`split_path`, one tuple a path.
+
+    Returns:
+        A function of the record giving the values in ``paths`` order. When every path is
+        one key, or two keys under the same object (``user_properties.*``), it is one C-level
+        pass over that object.
+    """
+    readers = [compile_path(keys) for keys in paths]
+
+    def each(record: Mapping) -> list:
+        return [read(record) for read in readers]
+
+    if paths and all(len(keys) == 1 for keys in paths):
+        tops = [keys[0] for keys in paths]
+
+        def top(record: Mapping) -> list:
+            return list(map(record.get, tops)) if type(record) is dict else each(record)
+
+        return top
+    outers = {keys[0] for keys in paths}
+    if len(outers) == 1 and all(len(keys) == 2 for keys in paths):
+        (outer,) = outers
+        leaves = [keys[1] for keys in paths]
+
+        def under(record: Mapping) -> list:
+            inner = record.get(outer)
+            return list(map(inner.get, leaves)) if type(inner) is dict else each(record)
+
+        return under
+    return each
+
+
 def schema_at(schema: Mapping, keys: tuple[str, ...]) -> Mapping:
     """Return the JSON schema of a dotted path in a stream schema ({} when unknown).
 
@@ -233,15 +269,22 @@ class ContactMapper:
             last_name_field: Dotted path of the last name, if mapped.
             custom_fields: Custom fields to fill.
         """
-        self._email = compile_path(split_path(email_field))
-        self._names = [
-            (field, compile_path(split_path(path)))
+        names = [
+            (field, split_path(path))
             for field, path in (("first_name", first_name_field), ("last_name", last_name_field))
             if path
         ]
+        paths = [split_path(email_field)] + [keys for _, keys in names]
+        paths += [spec.keys for spec in custom_fields]
+        self._fetch = path_values(paths)  # every mapped value of a record, in this order
+        self._email = compile_path(paths[0])
+        # Each with its position in what _fetch returns.
+        self._names = [
+            (field, compile_path(keys), index) for index, (field, keys) in enumerate(names, 1)
+        ]
         self._custom = [
-            (spec.key or spec.name, spec.field_type, spec.name, compile_path(spec.keys))
-            for spec in custom_fields
+            (spec.key or spec.name, spec.field_type, spec.name, compile_path(spec.keys), index)
+            for index, spec in enumerate(custom_fields, 1 + len(names))
         ]
 
     def key_fields_by(self, keys: Mapping[str, str]) -> None:
@@ -251,8 +294,8 @@ class ContactMapper:
             keys: Field name to field id, for every configured field.
         """
         self._custom = [
-            (keys.get(name, key), field_type, name, read)
-            for key, field_type, name, read in self._custom
+            (keys.get(name, key), field_type, name, read, index)
+            for key, field_type, name, read, index in self._custom
         ]
 
     def raw_values(self, record: Mapping) -> dict:
@@ -265,9 +308,9 @@ class ContactMapper:
             ``email``, names and custom fields by name, absent ones left out.
         """
         found = {"email": self._email(record)}
-        for field, read in self._names:
+        for field, read, _ in self._names:
             found[field] = read(record)
-        for _, _, name, read in self._custom:
+        for _, _, name, read, _ in self._custom:
             found[name] = read(record)
         return {k: v for k, v in found.items() if v is not None}
 
@@ -301,7 +344,8 @@ class ContactMapper:
         Returns:
             The contact (its ``email`` normalised), or the rejection.
         """
-        raw = self._email(record)
+        values = self._fetch(record)
+        raw = values[0]
         email = plain_email(raw)
         if email is None:
             check = check_email(raw)
@@ -309,8 +353,8 @@ class ContactMapper:
                 return Mapped(None, None, check.reason, check.message)
             email = check.email
         contact: dict = {"email": email}
-        for field, read in self._names:
-            value = read(record)
+        for field, _, index in self._names:
+            value = values[index]
             if value is None:
                 continue
             if type(value) is str and value.isprintable():
@@ -327,8 +371,8 @@ class ContactMapper:
             contact[field] = text
         if self._custom:
             custom = {}
-            for key, field_type, name, read in self._custom:
-                raw = read(record)
+            for key, field_type, name, _, index in self._custom:
+                raw = values[index]
                 if field_type == TEXT and type(raw) is str and raw.isprintable():
                     value = raw.strip() or None  # text_value's common case, without its calls
                 else:

@@ -7,6 +7,7 @@ directory); with ``on_invalid_email: fail`` it holds every batch on disk until t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from target_sendgrid_contacts.custom_fields import CustomFields
 from target_sendgrid_contacts.duplicates import SeenEmails
@@ -19,6 +20,7 @@ from target_sendgrid_contacts.spool import Spool
 from target_sendgrid_contacts.writers import Sent, Writer
 
 POOL_CAP = 60_000  # contacts waiting across all lists before everything is sent
+_CONTACT = itemgetter(1)  # Item.contact
 
 
 class Sender:
@@ -94,15 +96,12 @@ class Sender:
             hold.close()
 
     def _process(self, outcome: ListOutcome, items: list[Item]) -> None:
-        repeats = self._seen.first_seen(
-            outcome.name, [(item.email, item.origin()) for item in items]
-        )
-        fresh = []
-        for position, item in enumerate(items):
-            kept = repeats.get(position)
-            if kept is None:
-                fresh.append(item)
-                continue
+        repeats = self._seen.first_seen(outcome.name, items)
+        fresh = items
+        if repeats:
+            fresh = [item for position, item in enumerate(items) if position not in repeats]
+        for position, kept in repeats.items():  # in arrival order
+            item = items[position]
             outcome.rejected[DUPLICATE_EMAIL] += 1
             self._rejects.write(
                 reason=DUPLICATE_EMAIL,
@@ -116,7 +115,10 @@ class Sender:
         if not fresh:
             return
         self._fields.ensure_created()
-        to_send = [(item, self._fields.with_ids(item.contact)) for item in fresh]
+        if self._fields.mapped_by_id:
+            to_send = list(zip(fresh, map(_CONTACT, fresh), strict=True))  # sent as mapped
+        else:
+            to_send = [(item, self._fields.with_ids(item.contact)) for item in fresh]
         if not self._compare:
             self._pool(outcome, to_send)
             return

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from pathlib import Path
 
 import msgspec
@@ -46,6 +47,7 @@ EARLIER_FIELD_WAIT_SECONDS = 20.0
 MAX_REFUSAL_ROUNDS = 20  # requests re-sent without contacts SendGrid named, per batch
 MAX_QUEUED_BODIES = 1  # one body with the sender while the next is mapped: bodies are 6 MB
 _ENCODER = msgspec.json.Encoder()
+_SENT_CONTACT = itemgetter(1)  # of an (item, contact) pair
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ class Uploader:
             self._wait_for_room()
             # Set aside now (on disk when large): only a refusal or an errored job reads it
             # back, and the items need not stay in memory while the body is on its way.
-            kept = self._parts.keep(to_send[body.first : body.first + body.count])
+            kept = self._parts.keep(to_send[body.first : body.first + body.count], body.body)
             self._puts.append(
                 _Put(self._sender.submit(body.body), outcome, list_id, kept, body.body, round_)
             )
@@ -358,7 +360,7 @@ class Uploader:
 def _bodies(list_id: str, to_send: list[tuple[Item, dict]], limit: int) -> Iterator[UpsertBody]:
     """The request bodies for contacts: one encoding of them all when they fit in one body."""
     if len(to_send) <= limit:
-        whole = _ENCODER.encode([contact for _, contact in to_send])
+        whole = _ENCODER.encode(list(map(_SENT_CONTACT, to_send)))
         body = single_body([list_id], whole)
         if body is not None:
             yield UpsertBody(0, len(to_send), body)

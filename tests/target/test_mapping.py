@@ -13,6 +13,7 @@ from target_sendgrid_contacts.mapping import (
     convert_value,
     field_type_for,
     get_path,
+    path_values,
     schema_at,
     split_path,
 )
@@ -33,6 +34,53 @@ def test_dotted_paths_read_nested_values_and_absent_is_none():
     assert get_path(record, split_path("a.b.missing")) is None
     assert get_path(record, split_path("x.y")) is None
     assert get_path(record, split_path("s.y")) is None
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        ["user_properties.email", "user_properties.first_name", "user_properties.plan"],
+        ["email", "first_name"],
+        ["user_properties.email", "last"],
+        ["a.b.c", "a.b"],
+    ],
+)
+def test_several_paths_read_at_once_give_what_each_path_gives(paths):
+    records = [
+        {"user_properties": {"email": "a@b.co", "plan": 0}, "email": "x@y.co", "last": "L"},
+        {"user_properties": None, "first_name": "Ann"},
+        {"user_properties": "a@b.co", "a": {"b": {"c": 1}}},
+        {"user_properties": {"first_name": {"nested": 1}}, "a": {"b": 5}},
+        {},
+    ]
+    read = path_values([split_path(p) for p in paths])
+    for record in records:
+        assert read(record) == [get_path(record, split_path(p)) for p in paths]
+
+
+def test_contacts_mapped_from_one_object_match_those_mapped_path_by_path():
+    def nested(custom: dict) -> ContactMapper:
+        return ContactMapper(
+            email_field="user_properties.email",
+            first_name_field="user_properties.first_name",
+            last_name_field="user_properties.last_name",
+            custom_fields=[CustomFieldSpec(n, split_path(p), "Text") for n, p in custom.items()],
+        )
+
+    same_object = nested({"plan": "user_properties.plan"})  # read in one pass
+    mixed = nested({"plan": "user_properties.plan", "top": "top"})  # read path by path
+    record = {
+        "user_properties": {"email": " Ann@B.co ", "first_name": "Ann", "plan": " pro "},
+        "top": None,
+    }
+    counters = Counter(), Counter()
+    assert same_object.map_contact(record, *counters) == mixed.map_contact(record, *counters)
+    assert same_object.map_contact(record, *counters) == {
+        "email": "ann@b.co",
+        "first_name": "Ann",
+        "custom_fields": {"plan": "pro"},
+    }
+    assert same_object.map_contact({"user_properties": "x"}, *counters).reason == "missing_email"
 
 
 def test_a_record_becomes_a_contact_with_trimmed_names_cut_to_fifty():

@@ -174,3 +174,46 @@ def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record
         (2, {"id": 1}, {"email": "p1@example.com"})
     ]
     assert list(workdir.iterdir()) == []  # personal data gone once the job is accounted
+
+
+def test_a_spilled_part_refused_by_name_rejects_that_record_and_resends_the_rest_exactly(
+    tmp_path, requests_mock, monkeypatch
+):
+    from target_sendgrid_contacts import inflight
+
+    monkeypatch.setattr(inflight, "IN_MEMORY_CONTACTS", 0)  # every part goes to disk
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    rejects = RejectsWriter(tmp_path / "rejects.jsonl")
+    client = SendGridClient(requests.Session(), BASE, "SG.k", max_attempts=1)
+    uploader = Uploader(
+        client, rejects, request_limit=100, poll_interval=0.001, timeout=5,
+        new_fields=lambda: False, workdir=workdir,
+    )  # fmt: skip
+    # As sent: custom fields keyed by id (the item's own contact has them by name).
+    to_send = [
+        (
+            Item(f"p{n}@example.com", {"email": f"p{n}@example.com", "custom_fields": {"plan": n}},
+                 "cohort_members", n + 1, {"cohort_id": "c1", "amplitude_id": 100 + n}),
+            {"email": f"p{n}@example.com", "first_name": "Zoë", "custom_fields": {"e1_N": n + 0.5}},
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    requests_mock.put(PUT, [_refuse(1), {"status_code": 202, "json": {"job_id": "j1"}}])
+    requests_mock.get(
+        f"{BASE}/v3/marketing/contacts/imports/j1",
+        json={"status": "completed", "results": {"created_count": 2}},
+    )
+    outcome = ListOutcome("L", received=3)
+
+    uploader.upsert(outcome, "list-1", to_send)
+    rejects.close()
+
+    resent = json.loads(requests_mock.request_history[1].body)["contacts"]
+    assert resent == [to_send[0][1], to_send[2][1]]
+    written = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["stream"], r["record_number"], r["keys"], r["values"]) for r in written] == [
+        ("cohort_members", 2, {"cohort_id": "c1", "amplitude_id": 101}, to_send[1][1])
+    ]
+    assert (outcome.upserted, outcome.rejected["sendgrid_rejected"]) == (2, 1)
+    assert list(workdir.iterdir()) == []
