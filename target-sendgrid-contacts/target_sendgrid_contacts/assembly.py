@@ -5,10 +5,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import logging
-import shutil
-import tempfile
 from contextlib import ExitStack
-from pathlib import Path
 
 from target_sendgrid_contacts.batching import MAX_CONTACTS_PER_REQUEST
 from target_sendgrid_contacts.cohort_tracker import CohortTracker
@@ -28,6 +25,7 @@ from target_sendgrid_contacts.settings import Settings
 from target_sendgrid_contacts.snapshots import ListSnapshots
 from target_sendgrid_contacts.spool import Spool
 from target_sendgrid_contacts.upserts import Uploader
+from target_sendgrid_contacts.work_folders import create_work_folder, remove_work_folder
 from target_sendgrid_contacts.writers import DryRunWriter, LiveWriter, Writer
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
@@ -56,9 +54,9 @@ def start_run(settings: Settings, client: SendGridClient) -> SyncRun:
         create=settings.create_missing_custom_fields,
         dry_run=settings.dry_run,
     )
-    workdir = Path(tempfile.mkdtemp(prefix="target-sendgrid-"))
+    workdir = create_work_folder()
     with ExitStack() as undo:  # a part that fails to build releases those built before it
-        undo.callback(shutil.rmtree, workdir, ignore_errors=True)
+        undo.callback(remove_work_folder, workdir)
         rejects = RejectsWriter(settings.rejects_path)
         undo.callback(rejects.close)
         activity = Activity()

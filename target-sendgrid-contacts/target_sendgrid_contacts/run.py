@@ -6,7 +6,6 @@ Built complete by ``assembly.start_run``; see docs/architecture.md for the recor
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from target_sendgrid_contacts.report import build_report, publish
 from target_sendgrid_contacts.sender import Sender
 from target_sendgrid_contacts.sendgrid.client import SendGridClient
 from target_sendgrid_contacts.settings import Settings
+from target_sendgrid_contacts.work_folders import remove_work_folder
 
 LOGGER = logging.getLogger("target_sendgrid_contacts")
 
@@ -266,4 +266,4 @@ class SyncRun:
         self._sender.close()
         self._mirror.close()
         self._rejects.close()
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        remove_work_folder(self._workdir)
