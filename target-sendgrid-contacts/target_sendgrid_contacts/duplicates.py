@@ -47,28 +47,10 @@ class _HashTable:
         self._used = 0
         self._limit = int(slots * _MAX_LOAD)
 
-    def get_or_add(self, key: int, row: int) -> int:
-        """Return the row stored for ``key``, or store ``row`` and return 0 if it is new."""
-        keys = self.keys
-        mask = self.mask
-        slot = key & mask
-        while True:
-            found = keys[slot]
-            if found == key:
-                return self.rows[slot]
-            if not found:
-                keys[slot] = key
-                self.rows[slot] = row
-                self._used += 1
-                if self._used > self._limit:
-                    self._grow()
-                return 0
-            slot = (slot + 1) & mask
-
     def add_all(self, keys: list[int], row: int) -> dict[int, int]:
         """Store each new key with the next row number after ``row``; report the repeats.
 
-        The probing of :meth:`get_or_add`, inlined for a whole batch (one call, not one a key).
+        Linear probing for a whole batch in one call (not one call a key).
 
         Args:
             keys: Non-zero hashes in arrival order.

@@ -257,34 +257,11 @@ def _csv_parts(chunks: Iterable[bytes]) -> tuple[list[str], Iterator[list[list[s
     return names, parts()
 
 
-def parse_export_csv(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
-    """Parse one export file, gzip or plain, as a stream of rows.
-
-    Args:
-        chunks: The file's bytes as they arrive.
-
-    Yields:
-        One dict per contact, keyed by the header upper-cased (``CONTACT_ID``, ``EMAIL``, ...;
-        custom fields under their upper-cased names).
-
-    Raises:
-        ExportDownloadError: Truncated or corrupt gzip, a row with the wrong number of cells,
-            or a header without ``CONTACT_ID`` and ``EMAIL``.
-    """
-    table = _csv_parts(chunks)
-    if table is None:
-        return
-    names, parts = table
-    for part in parts:
-        for row in part:
-            yield dict(zip(names, row, strict=True))
-
-
 def download_export(client: SendGridClient, list_id: str, status: dict, folder: Path) -> list[Path]:
     """Save a ready export's files, as served (gzip), into a private folder.
 
     The files hold members' emails: the caller deletes them once read. Nothing is parsed here,
-    so a file cut off inside its gzip stream is noticed by :func:`read_export_files`.
+    so a file cut off inside its gzip stream is noticed by :func:`read_export_columns`.
 
     Args:
         client: The SendGrid client.
@@ -326,47 +303,18 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def read_export_files(paths: list[Path], list_id: str, status: dict) -> Iterator[dict[str, str]]:
-    """Stream the rows of export files saved by :func:`download_export`, file after file.
-
-    Args:
-        paths: The saved files, in order.
-        list_id: The exported list (for messages).
-        status: The ready export's status JSON (``id``, maybe ``contact_count``).
-
-    Yields:
-        Member rows keyed by upper-cased CSV header (see :func:`parse_export_csv`).
-
-    Raises:
-        ExportDownloadError: A file was truncated or corrupt, or the rows read differ from the
-            ``contact_count`` SendGrid announced.
-    """
-    export_id = status.get("id")
-    rows = 0
-    for number, path in enumerate(paths, start=1):
-        label = f"contacts export {export_id} of list {list_id}, file {number} of {len(paths)}"
-        try:
-            for row in parse_export_csv(_file_chunks(path)):
-                rows += 1
-                yield row
-        except ExportError as exc:
-            raise ExportDownloadError(f"{label}: {exc}") from exc
-        except _DOWNLOAD_ERRORS as exc:
-            raise ExportDownloadError(f"{label}: unreadable ({type(exc).__name__})") from exc
-    _check_count(status, list_id, rows)
-
-
 ExportBatch = tuple[list[str], list[tuple]]  # (absent columns, rows) of one file's part
 
 
 def read_export_columns(
     paths: list[Path], list_id: str, status: dict, columns: list[str]
 ) -> Iterator[ExportBatch]:
-    """Like :func:`read_export_files`, but only the cells a snapshot needs, in batches.
+    """Stream the cells a snapshot needs from export files saved by :func:`download_export`.
 
-    Every row comes as a tuple ``(CONTACT_ID, EMAIL, cell of columns[0], ...)``; a column the
-    file lacks gives None cells (and is named in the batch's absent columns). Building no dict
-    per row is most of what reading a 2,000,000-member export costs.
+    File after file, in batches; every row comes as a tuple ``(CONTACT_ID, EMAIL, cell of
+    columns[0], ...)``; a column the file lacks gives None cells (and is named in the batch's
+    absent columns). Building no dict per row is most of what reading a 2,000,000-member
+    export costs.
 
     Args:
         paths: The saved files, in order.
@@ -378,7 +326,9 @@ def read_export_columns(
         ``(absent columns, rows)``, at most ``_COLUMN_BATCH`` rows at a time.
 
     Raises:
-        ExportDownloadError: As :func:`read_export_files`.
+        ExportDownloadError: A file was truncated or corrupt, a row has the wrong number of
+            cells, a header lacks ``CONTACT_ID`` or ``EMAIL``, or the rows read differ from the
+            ``contact_count`` SendGrid announced.
     """
     export_id = status.get("id")
     count = 0
