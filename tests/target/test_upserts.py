@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -126,9 +127,10 @@ def test_an_errored_job_without_a_count_rejects_the_contacts_its_errors_file_nam
     assert outcome.adds_up()
 
 
-def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record(
-    tmp_path, requests_mock, monkeypatch
-):
+def _spilling_uploader(
+    tmp_path: Path, monkeypatch, max_in_flight: int = 1
+) -> tuple[Uploader, RejectsWriter, Path]:
+    """An uploader that writes every pending part to disk; its rejects file and work folder."""
     from target_sendgrid_contacts import inflight
 
     monkeypatch.setattr(inflight, "IN_MEMORY_CONTACTS", 0)  # every part goes to disk
@@ -143,9 +145,16 @@ def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record
         poll_interval=0.001,
         timeout=5,
         new_fields=lambda: False,
-        max_in_flight=4,
+        max_in_flight=max_in_flight,
         workdir=workdir,
     )
+    return uploader, rejects, workdir
+
+
+def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record(
+    tmp_path, requests_mock, monkeypatch
+):
+    uploader, rejects, workdir = _spilling_uploader(tmp_path, monkeypatch, max_in_flight=4)
     errors_url = "https://files.test/errors.csv"
     _accept(
         requests_mock,
@@ -179,17 +188,7 @@ def test_contacts_of_a_pending_job_spilled_to_disk_still_name_the_refused_record
 def test_a_spilled_part_refused_by_name_rejects_that_record_and_resends_the_rest_exactly(
     tmp_path, requests_mock, monkeypatch
 ):
-    from target_sendgrid_contacts import inflight
-
-    monkeypatch.setattr(inflight, "IN_MEMORY_CONTACTS", 0)  # every part goes to disk
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    rejects = RejectsWriter(tmp_path / "rejects.jsonl")
-    client = SendGridClient(requests.Session(), BASE, "SG.k", max_attempts=1)
-    uploader = Uploader(
-        client, rejects, request_limit=100, poll_interval=0.001, timeout=5,
-        new_fields=lambda: False, workdir=workdir,
-    )  # fmt: skip
+    uploader, rejects, workdir = _spilling_uploader(tmp_path, monkeypatch)
     # As sent: custom fields keyed by id (the item's own contact has them by name).
     to_send = [
         (
