@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import queue
+import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -99,11 +102,94 @@ def check_present(paths: list[Path]) -> None:
 CHUNK_BYTES = 1 << 15
 
 
+# Compressed bytes read per step, and inflated chunks queued ahead of the record path.
+_READ_BYTES = 1 << 14
+_AHEAD = 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_END = object()
+
+
 def _chunks(path: Path, compression: str) -> Iterator[bytes]:
-    opener = gzip.open if compression == "gzip" else open
-    with opener(path, "rb") as data:
+    if compression == "gzip":
+        return _inflated_ahead(path)
+    return _plain_chunks(path)
+
+
+def _plain_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as data:
         while chunk := data.read(CHUNK_BYTES):
             yield chunk
+
+
+def _inflate(raw: BinaryIO) -> Iterator[bytes]:
+    """Decompressed chunks of a gzip file: what :mod:`gzip` reads, and refuses alike.
+
+    Several members, zero padding between them, and an empty file (no bytes) are read as
+    :mod:`gzip` reads them; its exception types are kept (zlib checks CRC and length), and no
+    message quotes the file's content.
+    """
+    data = raw.read(_READ_BYTES)
+    first = True
+    while True:
+        if not first:
+            data = data.lstrip(b"\0")  # gzip allows zeros between members
+        while len(data) < len(_GZIP_MAGIC) and (more := raw.read(_READ_BYTES)):
+            data = data + more if first else (data + more).lstrip(b"\0")
+        if not data:
+            return
+        if not data.startswith(_GZIP_MAGIC):
+            raise gzip.BadGzipFile("Not a gzipped file")
+        first = False
+        inflater = zlib.decompressobj(wbits=31)
+        while not inflater.eof:
+            if not data and not (data := raw.read(_READ_BYTES)):
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            out = inflater.decompress(data, CHUNK_BYTES)
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+        data = inflater.unused_data or raw.read(_READ_BYTES)
+
+
+def _inflated_ahead(path: Path) -> Iterator[bytes]:
+    """A gzip file's chunks, inflated on a thread of their own.
+
+    zlib lets go of the GIL while it inflates, so the record path (which holds it) no longer
+    waits for it: ~0.5-0.9 us a record, most of a core's worth of gzip at 2,000,000 records.
+    The thread's errors are raised here, in order; leaving early stops it.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def work() -> None:
+        try:
+            with path.open("rb") as raw:
+                for chunk in _inflate(raw):
+                    if not put(chunk):
+                        return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
+            put(exc)
+
+    worker = threading.Thread(target=work, name="batch-inflate", daemon=True)
+    worker.start()
+    try:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _line_error(path: Path, number: int, exc: Exception | None, *, ended: bool) -> BatchFileError:

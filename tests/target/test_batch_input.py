@@ -390,3 +390,77 @@ def test_a_last_line_cut_short_is_named_so(tmp_path, monkeypatch):
 
     with pytest.raises(batch_files.BatchFileError, match=r"line 11 of batch file .* is cut short"):
         _read_all(path)
+
+
+def _gzip_bytes(*texts: bytes, padding: bytes = b"") -> bytes:
+    return padding.join(gzip.compress(text, compresslevel=1) for text in texts)
+
+
+_LINES = b"".join(b'{"n": %d, "email": "p%d@example.com"}\n' % (n, n) for n in range(3000))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _gzip_bytes(_LINES),
+        _gzip_bytes(_LINES[:1000], _LINES[1000:]),  # two members (gzip.open reads both)
+        _gzip_bytes(_LINES[:1000], _LINES[1000:], padding=b"\0" * 5),  # zeros between them
+        b"",  # an empty file: no records
+    ],
+    ids=["one member", "two members", "zero padding", "empty"],
+)
+def test_gzip_batch_files_read_as_the_gzip_module_reads_them(tmp_path, monkeypatch, data):
+    from target_sendgrid_contacts import batch_files
+
+    monkeypatch.setattr(batch_files, "_READ_BYTES", 100)  # members split across reads
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(data)
+    expected = [json.loads(line) for line in gzip.decompress(data).splitlines()]
+
+    assert _read_all(path) == expected
+
+
+def _bad_crc(data: bytes) -> bytes:
+    return data[:-8] + bytes([data[-8] ^ 0xFF]) + data[-7:]
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda data: data[: len(data) // 2], "EOFError"),  # cut short
+        (_bad_crc, "error"),  # zlib: incorrect data check
+        (lambda data: data + b"ann.secret@example.com", "BadGzipFile"),  # trailing garbage
+    ],
+    ids=["cut short", "bad checksum", "trailing bytes"],
+)
+def test_a_damaged_gzip_batch_file_is_refused_as_the_gzip_module_refuses_it(
+    tmp_path, damage, problem
+):
+    from target_sendgrid_contacts import batch_files
+
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(damage(_gzip_bytes(_LINES)))
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the gzip module's own verdict
+        gzip.decompress(path.read_bytes())
+
+    with pytest.raises(batch_files.BatchFileError, match=problem) as caught:
+        _read_all(path)
+    assert "ann.secret" not in str(caught.value)
+    assert "p1@example.com" not in str(caught.value)
+
+
+def test_leaving_a_gzip_batch_file_early_stops_its_inflating_thread(tmp_path, monkeypatch):
+    import threading
+
+    from target_sendgrid_contacts import batch_files
+
+    monkeypatch.setattr(batch_files, "CHUNK_BYTES", 64)  # many more chunks than are queued
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(_gzip_bytes(_LINES * 20))
+    records = batch_files.read_records(path, "gzip")
+
+    assert next(records)["n"] == 0
+    assert any(t.name == "batch-inflate" for t in threading.enumerate())
+    del records  # the reader stops, as a run that fails mid-file does
+
+    assert not any(t.name == "batch-inflate" for t in threading.enumerate())

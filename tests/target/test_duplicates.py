@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 
 import pytest
@@ -48,6 +49,31 @@ def test_many_emails_grow_the_table_and_stay_exact(tmp_path):
     assert seen.first_seen("L", first) == {}
     again = seen.first_seen("L", [item("user99999@example.com", 1), item("user7@example.com", 2)])
     assert again == {0: "members record #99999 (id=99999)", 1: "members record #7 (id=7)"}
+    seen.close()
+
+
+def test_many_batches_of_repeats_name_the_first_record_as_a_one_by_one_check_would(tmp_path):
+    # Batches of every size, emails from a small pool: repeats within a batch, across batches,
+    # and of keys stored in runs of every age (merged and not yet merged).
+    rng = random.Random(7)
+    seen = SeenEmails(tmp_path / "seen.bin")
+    first_number: dict[str, int] = {}
+    number = 0
+    for size in [rng.choice([0, 1, 2, 7, 64, 300, 1000]) for _ in range(60)]:
+        batch = []
+        for _ in range(size):
+            number += 1
+            batch.append(item(f"user{rng.randrange(3000)}@example.com", number))
+        expected = {}
+        for position, entry in enumerate(batch):
+            kept = first_number.setdefault(entry.email, entry.record_number)
+            if kept != entry.record_number:
+                expected[position] = f"members record #{kept} (id={kept})"
+
+        assert seen.first_seen("L", batch) == expected
+    for email, kept in rng.sample(sorted(first_number.items()), 50):
+        assert seen.origin_of("L", email) == f"members record #{kept} (id={kept})"
+    assert seen.origin_of("L", "user3000@example.com") is None
     seen.close()
 
 
