@@ -1,4 +1,4 @@
-"""Singer BATCH files written straight from the export: gzip JSON lines in a private folder.
+"""Singer BATCH files written straight from the export: JSON lines in a private folder.
 
 The SDK's own batch path runs every record through its per-record machinery and gzips at level
 9; here records go from the CSV parser through msgspec into the file a thousand at a time, as
