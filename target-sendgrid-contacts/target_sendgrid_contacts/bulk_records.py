@@ -194,6 +194,16 @@ def take_records(target: Target, sink: Sink, records: Iterable[dict]) -> int:
         return _take_fast(target, sink, records)
 
 
+def _drain_full(target: Target, sink: Sink) -> None:
+    """Drain a full sink, with the SDK's own log line (once a batch, not once a record)."""
+    target.logger.info(
+        "Target sink for '%s' is full. Current size is '%s'. Draining...",
+        sink.stream_name,
+        sink.current_size,
+    )
+    target.drain_one(sink)
+
+
 def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
     """The loop of :func:`take_records` for a sink with the SDK's own hooks."""
     schema = sink.schema
@@ -244,12 +254,7 @@ def _take_fast(target: Target, sink: Sink, records: Iterable[dict]) -> int:
                 tally(taken - counted)  # the SDK's read tally, brought up to date in one call
                 counter.increment(taken - counted)
                 counted = taken
-                target.logger.info(
-                    "Target sink for '%s' is full. Current size is '%s'. Draining...",
-                    sink.stream_name,
-                    sink.current_size,
-                )
-                target.drain_one(sink)
+                _drain_full(target, sink)
                 target._handle_max_record_age()
                 room = sink.max_size - sink.current_size
                 context = None
@@ -296,12 +301,7 @@ def _take_with_hooks(target: Target, sink: Sink, records: Iterable[dict]) -> int
         counter.increment()
         sink._after_process_record(context)
         if sink.is_full:
-            target.logger.info(
-                "Target sink for '%s' is full. Current size is '%s'. Draining...",
-                sink.stream_name,
-                sink.current_size,
-            )
-            target.drain_one(sink)
+            _drain_full(target, sink)
         target._handle_max_record_age()
         taken += 1
     return taken
