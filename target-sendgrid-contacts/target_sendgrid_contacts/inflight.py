@@ -16,9 +16,7 @@ IN_MEMORY_CONTACTS = 1_000
 Sent = list[tuple[Item, dict]]
 
 _ENCODER = msgspec.msgpack.Encoder()
-# Items are NamedTuples: msgspec writes and reads them as arrays in C, with no Python loop.
-_DECODER = msgspec.msgpack.Decoder(Sent)
-# A part spilled with its request body: the body holds the contacts exactly as sent, so only
+# A part is spilled with its request body: the body holds the contacts exactly as sent, so only
 # what names each record is encoded (the contacts are not walked a second time).
 _Named = tuple[list[str], bytes, list[dict]]  # streams, record numbers ("q" array), keys
 _NAMED_DECODER = msgspec.msgpack.Decoder(_Named)
@@ -34,13 +32,10 @@ class KeptPart:
         count: How many contacts the request carried.
     """
 
-    def __init__(
-        self, count: int, part: Sent | None, path: Path | None, *, with_body: bool = False
-    ) -> None:
+    def __init__(self, count: int, part: Sent | None, path: Path | None) -> None:
         self.count = count
         self._part = part
-        self._path = path
-        self.with_body = with_body  # the file holds the request body (see SentParts.keep)
+        self._path = path  # what names each record, then the request body (SentParts.keep)
 
     @property
     def in_memory(self) -> bool:
@@ -65,13 +60,13 @@ class SentParts:
         self._in_memory = 0
         self._numbers = itertools.count(1)
 
-    def keep(self, part: Sent, body: bytes | None = None) -> KeptPart:
+    def keep(self, part: Sent, body: bytes) -> KeptPart:
         """Set a request's contacts aside until its job ends.
 
         Args:
             part: Items with the exact contact dict sent.
             body: The request body that carries exactly these contacts, in this order (a
-                spilled part then stores the body and what names each record).
+                spilled part stores the body and what names each record).
 
         Returns:
             The handle to :meth:`load` or :meth:`drop` them by.
@@ -80,9 +75,6 @@ class SentParts:
             self._in_memory += len(part)
             return KeptPart(len(part), part, None)
         path = self._directory / f"pending-{next(self._numbers)}.msgpack"
-        if body is None:
-            path.write_bytes(_ENCODER.encode(part))
-            return KeptPart(len(part), None, path)
         # C-level passes over the items only (map with itemgetter): no Python frame a contact.
         items = list(map(_ITEM, part))
         named = _ENCODER.encode(
@@ -96,7 +88,7 @@ class SentParts:
             spilled.write(len(named).to_bytes(_HEADER_BYTES, "little"))
             spilled.write(named)
             spilled.write(body)
-        return KeptPart(len(part), None, path, with_body=True)
+        return KeptPart(len(part), None, path)
 
     def load(self, kept: KeptPart) -> Sent:
         """The contacts set aside (read back from disk when they were spilled).
@@ -112,8 +104,6 @@ class SentParts:
         if kept._path is None:
             return []
         data = kept._path.read_bytes()
-        if not kept.with_body:
-            return _DECODER.decode(data)
         size = int.from_bytes(data[:_HEADER_BYTES], "little")
         streams, numbers, keys = _NAMED_DECODER.decode(data[_HEADER_BYTES : _HEADER_BYTES + size])
         contacts = _BODY_DECODER.decode(data[_HEADER_BYTES + size :])["contacts"]
