@@ -277,13 +277,13 @@ class ContactMapper:
         paths = [split_path(email_field)] + [keys for _, keys in names]
         paths += [spec.keys for spec in custom_fields]
         self._fetch = path_values(paths)  # every mapped value of a record, in this order
-        self._email = compile_path(paths[0])
+        # What each value of _fetch is called in the rejects file.
+        self._value_names = ["email", *(field for field, _ in names)]
+        self._value_names += [spec.name for spec in custom_fields]
         # Each with its position in what _fetch returns.
-        self._names = [
-            (field, compile_path(keys), index) for index, (field, keys) in enumerate(names, 1)
-        ]
+        self._names = [(field, index) for index, (field, _) in enumerate(names, 1)]
         self._custom = [
-            (spec.key or spec.name, spec.field_type, spec.name, compile_path(spec.keys), index)
+            (spec.key or spec.name, spec.field_type, spec.name, index)
             for index, spec in enumerate(custom_fields, 1 + len(names))
         ]
 
@@ -294,8 +294,8 @@ class ContactMapper:
             keys: Field name to field id, for every configured field.
         """
         self._custom = [
-            (keys.get(name, key), field_type, name, read, index)
-            for key, field_type, name, read, index in self._custom
+            (keys.get(name, key), field_type, name, index)
+            for key, field_type, name, index in self._custom
         ]
 
     def raw_values(self, record: Mapping) -> dict:
@@ -307,11 +307,7 @@ class ContactMapper:
         Returns:
             ``email``, names and custom fields by name, absent ones left out.
         """
-        found = {"email": self._email(record)}
-        for field, read, _ in self._names:
-            found[field] = read(record)
-        for _, _, name, read, _ in self._custom:
-            found[name] = read(record)
+        found = dict(zip(self._value_names, self._fetch(record), strict=True))
         return {k: v for k, v in found.items() if v is not None}
 
     def map(self, record: Mapping, truncated: Counter[str], unconvertible: Counter[str]) -> Mapped:
@@ -353,7 +349,7 @@ class ContactMapper:
                 return Mapped(None, None, check.reason, check.message)
             email = check.email
         contact: dict = {"email": email}
-        for field, _, index in self._names:
+        for field, index in self._names:
             value = values[index]
             if value is None:
                 continue
@@ -371,7 +367,7 @@ class ContactMapper:
             contact[field] = text
         if self._custom:
             custom = {}
-            for key, field_type, name, _, index in self._custom:
+            for key, field_type, name, index in self._custom:
                 raw = values[index]
                 if field_type == TEXT and type(raw) is str and raw.isprintable():
                     value = raw.strip() or None  # text_value's common case, without its calls
